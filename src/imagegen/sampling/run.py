@@ -1,0 +1,96 @@
+"""Load a finished (or running) run folder and sample from it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from imagegen.data.base import DataSpec
+from imagegen.errors import RunError
+from imagegen.models.base import GenerativeModel
+from imagegen.models.registry import create_model
+from imagegen.sampling.generate import generate
+from imagegen.training import checkpoint as ckpt
+from imagegen.training.run_dir import read_config
+
+
+@dataclass
+class Run:
+    """A run folder with its model (EMA weights when the run kept an EMA).
+
+    Attributes:
+        path: the run folder.
+        config: its config.json.
+        model: the model, in eval mode, with the checkpoint's sampling weights.
+        step: the checkpoint's training step.
+    """
+
+    path: Path
+    config: dict[str, Any]
+    model: GenerativeModel
+    step: int
+
+    def sample(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        labels: torch.Tensor | list[int] | int | None = None,
+        batch_size: int = 256,
+        **options: Any,
+    ) -> np.ndarray:
+        """``n`` images as uint8 ``(n, H, W, C)``; see :func:`imagegen.sampling.generate`."""
+        return generate(self.model, n, seed=seed, labels=labels, batch_size=batch_size, **options)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+
+def load_run(
+    path: str | Path, *, device: str = "cpu", checkpoint: str | None = None, ema: bool = True
+) -> Run:
+    """Rebuild the model of a run folder from its config and latest (or named) checkpoint.
+
+    Args:
+        path: run folder written by :func:`imagegen.train`.
+        device: where to put the model.
+        checkpoint: a checkpoint directory name (e.g. "step_0001000"); default the latest.
+        ema: use the EMA weights when the run has them.
+    """
+    path = Path(path)
+    cfg = read_config(path)
+    root = path / "checkpoints"
+    if checkpoint is None:
+        found = ckpt.latest_checkpoint(root)
+        if found is None:
+            raise RunError(
+                f"{path} has no complete checkpoint yet: wait for the first checkpoint or train longer"
+            )
+    else:
+        found = root / checkpoint
+        if not (found / "manifest.json").is_file():
+            names = ", ".join(p.name for p in ckpt.list_checkpoints(root)) or "none"
+            raise RunError(f"checkpoint {checkpoint} not found in {root}: choose one of {names}")
+    ckpt.verify_checkpoint(found)
+    try:
+        spec = DataSpec.from_dict(cfg["spec"])
+        model = create_model(cfg["model"], spec, cfg["model_config"])
+    except KeyError as e:
+        raise RunError(f"{path / 'config.json'} lacks {e}: the run folder is damaged") from None
+    name = "ema" if ema and (found / "ema.safetensors").is_file() else "model"
+    try:
+        model.load_state_dict(ckpt.load_tensors(found, name))
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise RunError(
+            f"weights in {found} do not fit model '{cfg['model']}' ({first}): the run folder is damaged"
+        ) from None
+    step = int(json.loads((found / "state.json").read_text())["step"])
+    model.to(device).eval()
+    return Run(path=path, config=cfg, model=model, step=step)

@@ -1,0 +1,182 @@
+"""Atomic, pickle-free checkpoints.
+
+A checkpoint is a directory ``RUN/checkpoints/step_XXXXXXX/`` holding safetensors files (weights,
+EMA weights, optimizer tensors, RNG states) and JSON (everything else). It is written under a
+temporary name, fsynced, then renamed; ``manifest.json`` with file hashes is written last, so a
+directory without a valid manifest is never loaded. Nothing here unpickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from imagegen.errors import RunError
+
+log = logging.getLogger(__name__)
+PREFIX = "step_"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def state_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state_dict as independent contiguous CPU tensors (safetensors forbids sharing)."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+
+
+def optimizer_to_files(
+    opt: torch.optim.Optimizer, prefix: str
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state_dict into tensors (for safetensors) and JSON-able metadata."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{prefix}/{idx}/{k}"] = v.detach().cpu().contiguous().clone()
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    meta = {"param_groups": sd["param_groups"], "scalars": scalars}
+    return tensors, meta
+
+
+def optimizer_from_files(tensors: dict[str, torch.Tensor], meta: dict, prefix: str) -> dict:
+    """Inverse of :func:`optimizer_to_files`: an optimizer state_dict."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        p, idx, k = key.split("/", 2)
+        if p == prefix:
+            state.setdefault(int(idx), {})[k] = v
+    for idx, sc in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(sc)
+    groups = []
+    for g in meta["param_groups"]:
+        g = dict(g)
+        if "betas" in g:
+            g["betas"] = tuple(g["betas"])
+        groups.append(g)
+    return {"state": state, "param_groups": groups}
+
+
+def save_checkpoint(
+    ckpt_root: Path,
+    step: int,
+    files: dict[str, dict[str, torch.Tensor]],
+    state: dict[str, Any],
+    keep_last: int,
+) -> Path:
+    """Write ``files`` (name -> tensors, saved as ``name.safetensors``) and ``state.json`` atomically.
+
+    Older checkpoints beyond ``keep_last`` are deleted only after the new one is committed.
+
+    Returns:
+        the committed checkpoint directory.
+    """
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    final = ckpt_root / f"{PREFIX}{step:07d}"
+    tmp = ckpt_root / f".tmp-{final.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        for name, tensors in files.items():
+            save_file(tensors, str(tmp / f"{name}.safetensors"))
+        with open(tmp / "state.json", "w") as f:
+            json.dump(state, f, indent=1)
+        for p in tmp.iterdir():
+            _fsync(p)
+        manifest = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+        write_json(tmp / "manifest.json", {"step": step, "files": manifest})
+        _fsync(tmp)
+        if final.exists():  # same step saved twice (e.g. the end of a resumed run)
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync(ckpt_root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in list_checkpoints(ckpt_root)[:-keep_last]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(ckpt_root: Path) -> list[Path]:
+    """Committed checkpoints (with a manifest), oldest first."""
+    if not ckpt_root.is_dir():
+        return []
+    found = [
+        p
+        for p in ckpt_root.iterdir()
+        if p.is_dir() and p.name.startswith(PREFIX) and (p / "manifest.json").is_file()
+    ]
+    return sorted(found, key=lambda p: p.name)
+
+
+def verify_checkpoint(path: Path) -> None:
+    """Check every file against the manifest; RunError if anything is missing or altered."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        raise RunError(
+            f"checkpoint {path} has no readable manifest ({e}): delete it to use an older one"
+        ) from None
+    for name, digest in manifest.get("files", {}).items():
+        f = path / name
+        if not f.is_file() or _sha256(f) != digest:
+            raise RunError(
+                f"checkpoint file {f} is missing or corrupt: delete {path} to use an older checkpoint"
+            )
+
+
+def load_tensors(path: Path, name: str) -> dict[str, torch.Tensor]:
+    """Load ``name.safetensors`` from checkpoint ``path`` (safetensors never runs code)."""
+    f = path / f"{name}.safetensors"
+    if not f.is_file():
+        raise RunError(
+            f"checkpoint {path} has no {f.name}: it is incomplete; delete it to use an older one"
+        )
+    try:
+        return load_file(str(f))
+    except Exception as e:  # safetensors raises its own error types for malformed files
+        raise RunError(
+            f"cannot read {f} ({e}): the file is corrupt; delete {path} to use an older checkpoint"
+        ) from None
+
+
+def latest_checkpoint(ckpt_root: Path) -> Path | None:
+    found = list_checkpoints(ckpt_root)
+    return found[-1] if found else None

@@ -1,0 +1,88 @@
+"""Typed, validated training configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from imagegen.errors import ConfigError
+from imagegen.models.base import check_choice, check_range
+
+
+@dataclass
+class TrainConfig:
+    """How to train (the model's own hyper-parameters live in its config).
+
+    Attributes:
+        steps: stop after this many optimisation steps (None: use ``minutes``).
+        minutes: stop after this much wall time (None: use ``steps``); both set: whichever first.
+        batch_size: images per step.
+        seed: seeds the data order, the model's noise and the initial weights.
+        ema_decay: EMA of the weights used for sampling (0 disables it).
+        ema_warmup: EMA decay ramps as min(ema_decay, (1 + step) / (10 + step)) so early EMA tracks.
+        precision: "fp32", or "bf16" autocast (faster on CPUs with AVX-512 BF16 / on GPUs).
+        channels_last: NHWC memory format for convolutions.
+        flip: random horizontal flips of training images.
+        log_every: steps between metrics.jsonl / TensorBoard records.
+        sample_every: steps between sample grids in RUN/samples/ (0: only at the end).
+        ckpt_every: steps between checkpoints (0: only at the end).
+        keep_last: checkpoints kept on disk.
+        grid_size: images in each sample grid.
+        eval_n: generated images for the FID at the end (0: no evaluation).
+        device: "cpu", "cuda", "cuda:1", "mps" ...
+        threads: torch intra-op threads (None: torch's default).
+        max_bad_steps: consecutive non-finite losses before the run stops.
+    """
+
+    steps: int | None = None
+    minutes: float | None = None
+    batch_size: int = 64
+    seed: int = 0
+    ema_decay: float = 0.999
+    ema_warmup: bool = True
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    flip: bool = False
+    log_every: int = 50
+    sample_every: int = 1000
+    ckpt_every: int = 1000
+    keep_last: int = 2
+    grid_size: int = 64
+    eval_n: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    max_bad_steps: int = 10
+
+    def __post_init__(self) -> None:
+        if self.steps is None and self.minutes is None:
+            self.steps = 1000
+        if self.steps is not None:
+            check_range("TrainConfig", "steps", self.steps, 1)
+        if self.minutes is not None:
+            if not self.minutes > 0:
+                raise ConfigError(
+                    f"TrainConfig.minutes={self.minutes!r} is out of range: it must be > 0"
+                )
+        check_range("TrainConfig", "batch_size", self.batch_size, 1)
+        check_range("TrainConfig", "ema_decay", self.ema_decay, 0.0, 0.99999)
+        check_choice("TrainConfig", "precision", self.precision, ("fp32", "bf16"))
+        for f in ("log_every", "sample_every", "ckpt_every", "eval_n"):
+            check_range("TrainConfig", f, getattr(self, f), 0)
+        check_range("TrainConfig", "log_every", self.log_every, 1)
+        check_range("TrainConfig", "keep_last", self.keep_last, 1)
+        check_range("TrainConfig", "grid_size", self.grid_size, 1)
+        check_range("TrainConfig", "max_bad_steps", self.max_bad_steps, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(
+                f"unknown train key(s) {', '.join(unknown)}: valid keys are {', '.join(sorted(names))}"
+            )
+        return cls(**d)

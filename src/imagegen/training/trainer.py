@@ -1,0 +1,444 @@
+"""The training loop shared by every model family (after stylegan2-ada's phase loop).
+
+Per step: draw a batch, then for each of the model's phases: zero grads, forward the phase's loss
+under optional bf16 autocast, skip the step if the loss or a gradient is non-finite, backward, step
+that phase's optimizer. Then EMA, logging, periodic sample grids and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from imagegen.data.base import ImageDataset
+from imagegen.errors import ConfigError, ImagegenError, RunError
+from imagegen.models.base import GenerativeModel
+from imagegen.sampling.generate import generate
+from imagegen.training import checkpoint as ckpt
+from imagegen.training.config import TrainConfig
+from imagegen.training.ema import EMA
+from imagegen.training.logger import MetricsLogger
+from imagegen.training.run_dir import CONFIG, describe_now, prepare_new, read_config, versions
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(ImagegenError):
+    """Training cannot go on (e.g. the loss keeps being non-finite)."""
+
+
+class EpochSampler:
+    """Shuffled epochs without replacement, drop-last; state is (epoch, position), fully resumable."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        if batch_size > n:
+            raise ConfigError(
+                f"batch size {batch_size} is larger than the dataset ({n} images): lower --batch-size"
+            )
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.epoch, self.pos = 0, 0
+        self._perm = self._permutation()
+
+    def _permutation(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=g)
+
+    def next(self) -> np.ndarray:
+        if self.pos + self.batch_size > self.n:
+            self.epoch, self.pos = self.epoch + 1, 0
+            self._perm = self._permutation()
+        idx = self._perm[self.pos : self.pos + self.batch_size].numpy()
+        self.pos += self.batch_size
+        return idx
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load(self, st: dict[str, int]) -> None:
+        self.epoch, self.pos = int(st["epoch"]), int(st["pos"])
+        self._perm = self._permutation()
+
+
+def _resume_mismatches(
+    saved: dict[str, Any], model: GenerativeModel, data: ImageDataset, cfg: TrainConfig
+) -> list[str]:
+    diffs = []
+    if saved.get("model") != model.name:
+        diffs.append(f"model {saved.get('model')} != {model.name}")
+    for k, v in model.config.to_dict().items():
+        old = saved.get("model_config", {}).get(k)
+        if json.loads(json.dumps(v)) != old:
+            diffs.append(f"model.{k} {old} != {v}")
+    if saved.get("data", {}).get("fingerprint") != data.fingerprint:
+        diffs.append(
+            f"data fingerprint {saved.get('data', {}).get('fingerprint')} != {data.fingerprint}"
+        )
+    for k in ("batch_size", "seed", "precision", "ema_decay", "flip", "channels_last"):
+        old = saved.get("train", {}).get(k)
+        if old != getattr(cfg, k):
+            diffs.append(f"train.{k} {old} != {getattr(cfg, k)}")
+    return diffs
+
+
+class Trainer:
+    """Owns optimizers, EMA, precision, the data order, logging and checkpoints of one run."""
+
+    def __init__(
+        self, model: GenerativeModel, data: ImageDataset, out: Path, cfg: TrainConfig
+    ) -> None:
+        self.model, self.data, self.out, self.cfg = model, data, out, cfg
+        self.device = torch.device(cfg.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device 'cuda' is not available here: use --set train.device=cpu")
+        if (
+            data.spec.channels != model.spec.channels
+            or data.spec.resolution != model.spec.resolution
+        ):
+            raise ConfigError(
+                f"model expects {model.spec.channels}x{model.spec.resolution}px images but the data is "
+                f"{data.spec.channels}x{data.spec.resolution}px: build the model from this dataset's spec"
+            )
+        self.model.to(self.device)
+        if cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.groups = model.param_groups()
+        self.opt = {}
+        for name, params in self.groups.items():
+            s = model.optim_settings(name)
+            self.opt[name] = torch.optim.Adam(
+                params, lr=s.lr, betas=s.betas, weight_decay=s.weight_decay
+            )
+        self.ema = EMA(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay > 0 else None
+        self.sampler = EpochSampler(len(data), cfg.batch_size, cfg.seed)
+        self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.step = 0
+        self.elapsed = 0.0
+        self.bad_steps = 0
+        self.skipped = 0
+        self._stop_signal: int | None = None
+
+    # ---- state -----------------------------------------------------------------------------
+    def sampling_model(self) -> GenerativeModel:
+        return self.ema.model if self.ema is not None else self.model
+
+    def save(self) -> Path:
+        files: dict[str, dict[str, torch.Tensor]] = {"model": ckpt.state_tensors(self.model)}
+        if self.ema is not None:
+            files["ema"] = ckpt.state_tensors(self.ema.model)
+        optim_tensors: dict[str, torch.Tensor] = {}
+        optim_meta = {}
+        for name, opt in self.opt.items():
+            t, m = ckpt.optimizer_to_files(opt, name)
+            optim_tensors.update(t)
+            optim_meta[name] = m
+        files["optim"] = optim_tensors
+        files["rng"] = {"torch": torch.get_rng_state(), "gen": self.gen.get_state()}
+        state = {
+            "step": self.step,
+            "images": self.step * self.cfg.batch_size,
+            "elapsed": self.elapsed,
+            "sampler": self.sampler.state(),
+            "skipped": self.skipped,
+            "optim": optim_meta,
+            "time": describe_now(),
+        }
+        return ckpt.save_checkpoint(
+            self.out / "checkpoints", self.step, files, state, self.cfg.keep_last
+        )
+
+    def load(self, path: Path) -> None:
+        ckpt.verify_checkpoint(path)
+        state = json.loads((path / "state.json").read_text())
+        self.model.load_state_dict(ckpt.load_tensors(path, "model"))
+        if self.ema is not None:
+            self.ema.model.load_state_dict(ckpt.load_tensors(path, "ema"))
+        optim_tensors = ckpt.load_tensors(path, "optim")
+        for name, opt in self.opt.items():
+            opt.load_state_dict(
+                ckpt.optimizer_from_files(optim_tensors, state["optim"][name], name)
+            )
+        rng = ckpt.load_tensors(path, "rng")
+        torch.set_rng_state(rng["torch"])
+        self.gen.set_state(rng["gen"])
+        self.step = int(state["step"])
+        self.elapsed = float(state["elapsed"])
+        self.skipped = int(state.get("skipped", 0))
+        self.sampler.load(state["sampler"])
+
+    # ---- one step --------------------------------------------------------------------------
+    def _autocast(self):
+        if self.cfg.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def train_step(self) -> dict[str, float]:
+        batch = self.data.batch(self.sampler.next(), self._flips()).to(self.device)
+        if self.cfg.channels_last:
+            batch.x = batch.x.contiguous(memory_format=torch.channels_last)
+        logs: dict[str, float] = {}
+        for phase in self.model.phases():
+            if self.step % phase.interval:
+                continue
+            for name, params in self.groups.items():
+                for p in params:
+                    p.requires_grad_(name == phase.group)
+            opt = self.opt[phase.group]
+            opt.zero_grad(set_to_none=True)
+            with self._autocast():
+                out = self.model.loss(phase.name, batch, self.gen)
+            loss = out.loss.float()
+            ok = bool(torch.isfinite(loss))
+            if ok:
+                loss.backward()
+                grads = [p.grad for p in self.groups[phase.group] if p.grad is not None]
+                ok = not grads or bool(
+                    torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()
+                )
+            if not ok:
+                self._bad_step(phase.name, loss.item())
+                opt.zero_grad(set_to_none=True)
+                return logs
+            opt.step()
+            for k, v in out.logs.items():
+                logs[k] = float(v)
+        for params in self.groups.values():
+            for p in params:
+                p.requires_grad_(True)
+        self.bad_steps = 0
+        if self.ema is not None:
+            self.ema.update(self.model, self.step)
+        return logs
+
+    def _flips(self) -> torch.Tensor | None:
+        if not self.cfg.flip:
+            return None
+        return torch.rand(self.cfg.batch_size, generator=self.gen, device=self.device).cpu() < 0.5
+
+    def _bad_step(self, phase: str, loss: float) -> None:
+        self.bad_steps += 1
+        self.skipped += 1
+        for params in self.groups.values():
+            for p in params:
+                p.requires_grad_(True)
+        log.warning(
+            "step %d: non-finite loss or gradient in phase %s (loss=%s); step skipped",
+            self.step,
+            phase,
+            loss,
+        )
+        if self.bad_steps >= self.cfg.max_bad_steps:
+            raise TrainingError(
+                f"{self.bad_steps} non-finite steps in a row at step {self.step} (phase {phase}, loss {loss}): "
+                "lower the learning rate or use precision fp32; the last good checkpoint is kept"
+            )
+
+    # ---- pictures --------------------------------------------------------------------------
+    def save_grid(self, path: Path) -> None:
+        from imagegen.viz import auto_scale, make_grid, save_png
+
+        model = self.sampling_model()
+        n = self.cfg.grid_size
+        images = generate(model, n, seed=self.cfg.seed)
+        nrow = model.spec.num_classes if model.conditional and n >= model.spec.num_classes else None
+        grid = make_grid(images, nrow=nrow, scale=auto_scale(model.spec.resolution))
+        meta = {
+            "model": model.name,
+            "step": self.step,
+            "seed": self.cfg.seed,
+            "n": n,
+            **model.sample_options(),
+        }
+        save_png(path, grid, meta)
+
+    # ---- the loop --------------------------------------------------------------------------
+    def _budget_done(self) -> bool:
+        if self._stop_signal is not None:
+            return True
+        if self.cfg.steps is not None and self.step >= self.cfg.steps:
+            return True
+        return self.cfg.minutes is not None and self.elapsed >= self.cfg.minutes * 60
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop_signal = signum
+        log.warning("signal %d: finishing this step, writing a checkpoint, then stopping", signum)
+
+    def run(self, progress: bool = True) -> None:
+        from tqdm.auto import tqdm
+
+        logger = MetricsLogger(self.out, tensorboard=True)
+        old_handlers = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread
+                pass
+        total = self.cfg.steps if self.cfg.minutes is None else None
+        bar = tqdm(
+            total=total, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True
+        )
+        acc: dict[str, list[float]] = {}
+        t_last, step_last = time.perf_counter(), self.step
+        t0 = time.perf_counter() - self.elapsed
+        self.model.train()
+        try:
+            while not self._budget_done():
+                logs = self.train_step()
+                self.step += 1
+                self.elapsed = time.perf_counter() - t0
+                for k, v in logs.items():
+                    acc.setdefault(k, []).append(v)
+                bar.update(1)
+                if self.step % self.cfg.log_every == 0 or self._budget_done():
+                    now = time.perf_counter()
+                    ips = (self.step - step_last) * self.cfg.batch_size / max(now - t_last, 1e-9)
+                    t_last, step_last = now, self.step
+                    rec = {k: float(np.mean(v)) for k, v in acc.items()}
+                    acc = {}
+                    logger.log(self.step, self.step * self.cfg.batch_size, self.elapsed, ips, rec)
+                    if self.cfg.minutes is not None:
+                        rate = self.step / max(self.elapsed, 1e-9)
+                        bar.total = max(self.step, int(rate * self.cfg.minutes * 60))
+                    bar.set_postfix(
+                        {
+                            **{k.split("/")[-1]: f"{v:.3g}" for k, v in rec.items()},
+                            "img/s": f"{ips:.0f}",
+                        }
+                    )
+                if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
+                    self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
+                if (
+                    self.cfg.ckpt_every
+                    and self.step % self.cfg.ckpt_every == 0
+                    and not self._budget_done()
+                ):
+                    self.save()
+        finally:
+            bar.close()
+            logger.close()
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
+        self.save()
+        self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
+        self.save_grid(self.out / "samples.png")
+        if self._stop_signal is not None:
+            log.warning(
+                "stopped by signal %d at step %d; continue with --resume",
+                self._stop_signal,
+                self.step,
+            )
+
+
+def _config_record(model: GenerativeModel, data: ImageDataset, cfg: TrainConfig) -> dict[str, Any]:
+    return {
+        "model": model.name,
+        "family": model.family,
+        "model_config": json.loads(json.dumps(model.config.to_dict())),
+        "spec": model.spec.to_dict(),
+        "data": {
+            **data.spec.to_dict(),
+            "split": data.split,
+            "n": len(data),
+            "fingerprint": data.fingerprint,
+            "source": data.source,
+            "preprocessing": data.preprocessing,
+        },
+        "train": cfg.to_dict(),
+        "versions": versions(),
+        "created": describe_now(),
+    }
+
+
+def train(
+    model: GenerativeModel,
+    data: ImageDataset,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    eval_data: ImageDataset | None = None,
+    **overrides: Any,
+) -> Path:
+    """Train ``model`` on ``data`` into the run folder ``out``.
+
+    Args:
+        model: from :func:`imagegen.create_model`.
+        data: the training :class:`ImageDataset`.
+        out: run folder (created; must not hold another run unless ``resume``).
+        config: a :class:`TrainConfig`; ``overrides`` are TrainConfig fields (e.g. ``steps=500``,
+            ``minutes=20``).
+        resume: continue the run in ``out`` from its latest checkpoint (same model, data and key
+            training settings; the budget may grow).
+        progress: show a progress bar on stderr.
+        eval_data: reference images for the FID at the end when ``eval_n > 0``.
+
+    Returns:
+        the run folder.
+    """
+    cfg = TrainConfig.from_dict({**(config.to_dict() if config else {}), **overrides})
+    out = Path(out)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if resume:
+        saved = read_config(out)
+        diffs = _resume_mismatches(saved, model, data, cfg)
+        if diffs:
+            raise RunError(
+                f"cannot resume {out}: it differs in "
+                + "; ".join(diffs)
+                + " (use the original settings or a new --out)"
+            )
+        last = ckpt.latest_checkpoint(out / "checkpoints")
+        if last is None:
+            raise RunError(
+                f"{out} has no complete checkpoint to resume from: start a new run with another --out"
+            )
+        trainer = Trainer(model, data, out, cfg)
+        trainer.load(last)
+        log.info("resuming %s from step %d", out, trainer.step)
+    else:
+        prepare_new(out)
+        trainer = Trainer(model, data, out, cfg)  # may raise before anything is written
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.write_json(out / CONFIG, _config_record(model, data, cfg))
+    if resume:
+        rec = read_config(out)
+        rec["train"] = cfg.to_dict()
+        ckpt.write_json(out / CONFIG, rec)
+    trainer.run(progress=progress)
+    finish(out, trainer.sampling_model(), cfg, eval_data, progress=progress)
+    return out
+
+
+def finish(
+    out: Path,
+    model: GenerativeModel,
+    cfg: TrainConfig,
+    eval_data: ImageDataset | None,
+    progress: bool = False,
+) -> None:
+    """Loss curves, the optional FID and the HTML report of a finished run."""
+    from imagegen.viz import plot_curves, read_jsonl, write_report
+
+    records = read_jsonl(out / "metrics.jsonl")
+    if records:
+        plot_curves(records, out / "loss.png")
+    if cfg.eval_n and eval_data is not None:
+        from imagegen.metrics import evaluate
+
+        images = generate(model, cfg.eval_n, seed=cfg.seed + 1)
+        from imagegen.progress import tqdm_callback
+
+        bar = tqdm_callback("FID features") if progress else None
+        result = evaluate(images, eval_data, metrics=("fid",), progress=bar)
+        ckpt.write_json(out / "eval.json", result)
+        log.info("FID %.2f (%d samples vs %s)", result["fid"], cfg.eval_n, eval_data.spec.name)
+    write_report(out)

@@ -1,0 +1,163 @@
+"""The CLI end to end on digits, and every bad input: one line on stderr, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from imagegen.cli.main import main
+from imagegen.viz import read_png_metadata
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(e.value.code or 0), out, err
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "imagegen.cli.main",
+        "train",
+        "vae",
+        "--data",
+        "digits",
+        "--out",
+        str(out),
+        "--steps",
+        "30",
+        "--batch-size",
+        "32",
+        "--set",
+        "model.width=32",
+        "--set",
+        "train.log_every=10",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"run folder: {out}" in res.stdout
+    return out
+
+
+def test_train_writes_a_complete_run(digits_run):
+    for name in ("config.json", "metrics.jsonl", "samples.png", "loss.png", "report.html"):
+        assert (digits_run / name).is_file(), name
+    cfg = json.loads((digits_run / "config.json").read_text())
+    assert (
+        cfg["model"] == "vae" and cfg["model_config"]["width"] == 32 and cfg["train"]["steps"] == 30
+    )
+    assert cfg["data"]["name"] == "digits" and cfg["data"]["fingerprint"]
+
+
+def test_sample_grid_npz_and_folder(digits_run, tmp_path, capsys):
+    code, out, _ = run_cli(
+        capsys,
+        "sample",
+        str(digits_run),
+        "--n",
+        "9",
+        "--seed",
+        "4",
+        "--out",
+        str(tmp_path / "g.png"),
+    )
+    assert code == 0
+    meta = read_png_metadata(tmp_path / "g.png")
+    assert meta["model"] == "vae" and meta["seed"] == 4 and meta["n"] == 9 and meta["step"] == 30
+    code, _, _ = run_cli(
+        capsys, "sample", str(digits_run), "--n", "5", "--out", str(tmp_path / "s.npz")
+    )
+    with np.load(tmp_path / "s.npz") as f:
+        x = f["x"]
+    assert code == 0 and x.dtype == np.uint8 and x.shape == (5, 8, 8, 1)
+    code, _, _ = run_cli(
+        capsys, "sample", str(digits_run), "--n", "3", "--out", str(tmp_path / "dir")
+    )
+    assert code == 0 and sorted(p.name for p in (tmp_path / "dir").iterdir()) == [
+        "000000.png",
+        "000001.png",
+        "000002.png",
+    ]
+
+
+def test_eval_of_an_npz(digits_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("IMAGEGEN_CACHE", str(tmp_path / "cache"))
+    run_cli(capsys, "sample", str(digits_run), "--n", "12", "--out", str(tmp_path / "s.npz"))
+    code, out, err = run_cli(
+        capsys,
+        "eval",
+        str(tmp_path / "s.npz"),
+        "--data",
+        "digits",
+        "--n-ref",
+        "12",
+        "--out",
+        str(tmp_path / "e.json"),
+    )
+    assert code == 0, err
+    res = json.loads((tmp_path / "e.json").read_text())
+    assert res["fid"] > 0 and res["card"]["n_generated"] == 12 and res["card"]["n_real"] == 12
+    assert "warning:" in out  # fewer than 2048 images
+
+
+def test_models_and_data_info(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0 and all(name in out for name in ("dcgan", "vae", "ddpm"))
+    code, out, _ = run_cli(capsys, "data", "info", "digits", "--preview", str(tmp_path / "p.png"))
+    assert code == 0 and "1437" in out and (tmp_path / "p.png").is_file()
+
+
+BAD = [
+    (["train", "gan9000", "--data", "digits"], "unknown model 'gan9000'"),
+    (["train", "vae", "--data", "no-such-data"], "no-such-data"),
+    (
+        ["train", "vae", "--data", "digits", "--set", "model.nope=1"],
+        "--set key 'model.nope' does not exist",
+    ),
+    (["train", "vae", "--data", "digits", "--set", "model.beta=-1"], "beta"),
+    (["train", "vae", "--data", "digits", "--steps", "0"], "steps"),
+    (["train", "vae", "--data", "digits", "--batch-size", "5000"], "lower --batch-size"),
+    (
+        ["train", "vae", "--data", "digits", "--config", "missing.yaml"],
+        "config file missing.yaml not found",
+    ),
+    (["sample", "{tmp}/not-a-run"], "does not exist"),
+    (["sample", "{tmp}", "--n", "2"], "not a run folder"),
+    (["eval", "{tmp}/missing.npz", "--data", "digits"], "not found"),
+    (["train", "vae", "--data", "digits", "--bogus-flag"], "No such option"),
+]
+
+
+@pytest.mark.parametrize("args,msg", BAD)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path, args, msg):
+    out_dir = tmp_path / "out"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if args[0] == "train":
+        args += ["--out", str(out_dir)]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0], err
+    assert not out_dir.exists()
+
+
+@pytest.mark.parametrize("n", ["0", "-3"])
+def test_bad_n(digits_run, capsys, n):
+    code, _, err = run_cli(capsys, "sample", str(digits_run), "--n", n)
+    assert code == 2 and err.count("\n") == 1 and "at least 1" in err
+
+
+def test_label_on_unconditional_model(digits_run, capsys):
+    code, _, err = run_cli(
+        capsys, "sample", str(digits_run), "--n", "2", "--label", "3", "--out", "x.png"
+    )
+    assert code == 2 and "without class labels" in err

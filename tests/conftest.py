@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny datasets and tiny model configs so each model test runs in seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from imagegen.data.base import DataSpec, ImageDataset
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+TINY = {
+    "dcgan": {"z_dim": 8, "width": 32},
+    "vae": {"latent_dim": 4, "width": 32},
+    "ddpm": {"channels": [16, 32], "attention": [False, True], "timesteps": 100, "sample_steps": 5},
+}
+
+
+def shared_data_dir() -> Path:
+    """The real datasets beside the checkout (../shared/data) or $IMAGEGEN_TEST_DATA."""
+    env = os.environ.get("IMAGEGEN_TEST_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def halves_dataset(n: int = 64, resolution: int = 8) -> ImageDataset:
+    """Two trivially learnable classes: 0 = top half white, 1 = bottom half white (rest black)."""
+    images = np.zeros((n, resolution, resolution, 1), dtype=np.uint8)
+    labels = np.arange(n) % 2
+    h = resolution // 2
+    images[labels == 0, :h] = 255
+    images[labels == 1, h:] = 255
+    return ImageDataset(
+        images=images, spec=DataSpec("halves", 1, resolution, 2, ("top", "bottom")), labels=labels
+    )
+
+
+@pytest.fixture
+def halves() -> ImageDataset:
+    return halves_dataset()

@@ -1,0 +1,180 @@
+"""The one trainer: learning, reproducibility, exact resume, bad steps, run-folder safety."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from imagegen.errors import ConfigError, RunError
+from imagegen.models import create_model
+from imagegen.models.base import StepOutput
+from imagegen.sampling import generate, load_run
+from imagegen.training import train
+from imagegen.training.trainer import TrainingError
+from tests.conftest import TINY, halves_dataset
+
+FAST = dict(log_every=10, sample_every=0, ckpt_every=0, grid_size=4)
+
+
+def _records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("name,key", [("vae", "loss/elbo"), ("ddpm", "loss/mse")])
+def test_training_lowers_the_loss(tmp_path, name, key):
+    ds = halves_dataset()
+    model = create_model(name, ds.spec, TINY[name], seed=0)
+    run = train(model, ds, tmp_path / name, steps=200, batch_size=16, **FAST)
+    recs = _records(run)
+    assert recs[-1]["step"] == 200
+    assert recs[-1][key] < 0.5 * recs[0][key]
+
+
+def _template_distance(images: np.ndarray) -> float:
+    """Mean distance of each image to the nearer of the two class templates (pixels in [0, 1])."""
+    x = images[..., 0].astype(np.float64) / 255
+    top = np.zeros((8, 8))
+    top[:4] = 1
+    d = np.stack([np.abs(x - top).mean((1, 2)), np.abs(x - top[::-1]).mean((1, 2))])
+    return float(d.min(0).mean())
+
+
+def test_gan_samples_move_towards_the_data(tmp_path):
+    ds = halves_dataset()
+    model = create_model("dcgan", ds.spec, TINY["dcgan"], seed=0)
+    before = _template_distance(generate(model, 32, seed=0))
+    run = train(model, ds, tmp_path / "gan", steps=300, batch_size=16, ema_decay=0.0, **FAST)
+    after = _template_distance(load_run(run).sample(32, seed=0))
+    assert after < 0.7 * before
+
+
+@pytest.mark.parametrize("name", ["dcgan", "vae", "ddpm"])
+def test_save_load_gives_identical_samples(tmp_path, name):
+    ds = halves_dataset()
+    model = create_model(name, ds.spec, TINY[name], seed=0, conditional=True)
+    run = train(model, ds, tmp_path / name, steps=6, batch_size=8, ema_decay=0.9, **FAST)
+    r = load_run(run)
+    a = r.sample(6, seed=3, labels=[0, 1, 0, 1, 0, 1])
+    b = load_run(run).sample(6, seed=3, labels=[0, 1, 0, 1, 0, 1])
+    np.testing.assert_array_equal(a, b)
+    assert r.step == 6
+    assert (
+        (run / "samples.png").is_file()
+        and (run / "report.html").is_file()
+        and (run / "loss.png").is_file()
+    )
+
+
+@pytest.mark.parametrize("name", ["dcgan", "vae", "ddpm"])
+def test_resume_is_exact(tmp_path, name):
+    ds = halves_dataset(n=40)  # 40 / 16 -> epochs of 2 steps: checkpoints fall mid-epoch too
+    kw = dict(batch_size=16, flip=True, ema_decay=0.9, **FAST)
+    straight = train(
+        create_model(name, ds.spec, TINY[name], seed=0), ds, tmp_path / "a", steps=7, **kw
+    )
+    part = train(create_model(name, ds.spec, TINY[name], seed=0), ds, tmp_path / "b", steps=3, **kw)
+    train(create_model(name, ds.spec, TINY[name], seed=1), ds, part, steps=7, resume=True, **kw)
+    a, b = (
+        load_run(straight, ema=False).model.state_dict(),
+        load_run(part, ema=False).model.state_dict(),
+    )
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ea, eb = load_run(straight).model.state_dict(), load_run(part).model.state_dict()
+    assert all(torch.equal(ea[k], eb[k]) for k in ea)
+
+
+def test_resume_with_other_settings_lists_the_differences(tmp_path):
+    ds = halves_dataset()
+    run = train(
+        create_model("vae", ds.spec, TINY["vae"], seed=0),
+        ds,
+        tmp_path / "r",
+        steps=2,
+        batch_size=8,
+        **FAST,
+    )
+    other = create_model("vae", ds.spec, {**TINY["vae"], "beta": 2.0})
+    with pytest.raises(RunError, match=r"model.beta 1.0 != 2.0.*train.batch_size 8 != 4"):
+        train(other, ds, run, steps=4, batch_size=4, resume=True, **FAST)
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    ds = halves_dataset()
+    run = train(
+        create_model("vae", ds.spec, TINY["vae"]), ds, tmp_path / "r", steps=2, batch_size=8, **FAST
+    )
+    mtime = (run / "config.json").stat().st_mtime_ns
+    with pytest.raises(RunError, match="--resume"):
+        train(create_model("vae", ds.spec, TINY["vae"]), ds, run, steps=2, batch_size=8, **FAST)
+    assert (run / "config.json").stat().st_mtime_ns == mtime
+
+
+def test_resume_of_missing_run(tmp_path):
+    ds = halves_dataset()
+    with pytest.raises(RunError, match="does not exist"):
+        train(
+            create_model("vae", ds.spec, TINY["vae"]), ds, tmp_path / "nope", steps=2, resume=True
+        )
+
+
+def test_batch_larger_than_data_fails_before_writing(tmp_path):
+    ds = halves_dataset(n=8)
+    with pytest.raises(ConfigError, match="lower --batch-size"):
+        train(create_model("vae", ds.spec, TINY["vae"]), ds, tmp_path / "r", steps=2, batch_size=64)
+    assert not (tmp_path / "r").exists()
+
+
+def test_nonfinite_losses_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
+    ds = halves_dataset()
+    model = create_model("vae", ds.spec, TINY["vae"], seed=0)
+    real_loss = model.loss
+    calls = {"n": 0}
+
+    def flaky(phase, batch, generator):
+        calls["n"] += 1
+        out = real_loss(phase, batch, generator)
+        if calls["n"] == 3 or calls["n"] > 5:  # one isolated NaN, then NaN forever
+            return StepOutput(out.loss * float("nan"), out.logs)
+        return out
+
+    monkeypatch.setattr(model, "loss", flaky)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(TrainingError, match="non-finite steps in a row"):
+        train(
+            model,
+            ds,
+            tmp_path / "r",
+            steps=50,
+            batch_size=8,
+            max_bad_steps=4,
+            ckpt_every=1,
+            log_every=1,
+            sample_every=0,
+        )
+    assert all(
+        torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point()
+    )
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # checkpoints written before the failure are loadable and finite
+    r = load_run(tmp_path / "r", ema=False)
+    assert all(
+        torch.isfinite(v).all() for v in r.model.state_dict().values() if v.is_floating_point()
+    )
+
+
+def test_minutes_budget_stops(tmp_path):
+    ds = halves_dataset()
+    run = train(
+        create_model("vae", ds.spec, TINY["vae"]),
+        ds,
+        tmp_path / "r",
+        minutes=0.02,
+        steps=None,
+        batch_size=8,
+        **FAST,
+    )
+    state = json.loads(next((run / "checkpoints").iterdir()).joinpath("state.json").read_text())
+    assert state["step"] > 0 and 1.0 <= state["elapsed"] < 30
