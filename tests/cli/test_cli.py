@@ -161,3 +161,69 @@ def test_label_on_unconditional_model(digits_run, capsys):
         capsys, "sample", str(digits_run), "--n", "2", "--label", "3", "--out", "x.png"
     )
     assert code == 2 and "without class labels" in err
+
+
+def _write_messy_folder(root):
+    from PIL import Image
+
+    for cls, value in (("a", 40), ("b", 200)):
+        d = root / cls
+        d.mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (12, 12), value).save(d / f"{i}.png")
+        Image.new("RGBA", (16, 16), (value, value, value, 255)).save(
+            d / "rgba.png"
+        )  # other mode and size
+    (root / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (root / "b" / "empty.jpg").write_bytes(b"")
+
+
+def test_train_on_a_messy_folder_skips_bad_files_with_one_warning(tmp_path, capsys, caplog):
+    _write_messy_folder(tmp_path / "imgs")
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "vae",
+        "--data",
+        str(tmp_path / "imgs"),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--set",
+        "data.resolution=8",
+        "--set",
+        "model.width=16",
+    )
+    assert code == 0, err
+    warnings = [r for r in caplog.records if "broken.png" in r.getMessage()]
+    assert len(warnings) == 1 and "empty.jpg" in warnings[0].getMessage()
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"]["n"] == 14 and cfg["data"]["num_classes"] == 2
+
+
+def test_folder_without_readable_images(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "x.png").write_text("not an image")
+    code, _, err = run_cli(
+        capsys, "train", "vae", "--data", str(tmp_path / "imgs"), "--out", str(tmp_path / "run")
+    )
+    assert code == 2 and err.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_missing_named_dataset_says_where_to_put_it(tmp_path, capsys):
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "vae",
+        "--data",
+        "mnist",
+        "--data-root",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert code == 2 and "imagegen data download mnist" in err and err.count("\n") == 1

@@ -86,7 +86,14 @@ def run_sampling(
     _check_n(n)
     r = load_run(run)
     options = {k: v for k, v in (("steps", steps), ("sampler", sampler)) if v is not None}
-    images = r.sample(n, seed=seed, labels=label, batch_size=batch_size, **options)
+    images = r.sample(
+        n,
+        seed=seed,
+        labels=label,
+        batch_size=batch_size,
+        progress=tqdm_callback("sampling"),
+        **options,
+    )
     meta = {
         "model": r.name,
         "run": str(Path(run).resolve()),
@@ -165,7 +172,7 @@ def run_eval(
         r = load_run(src)
         d = r.config.get("data", {})
         ref = _load_data(data_name, split, {"resolution": d.get("resolution")}, data_root)
-        images = r.sample(n, seed=seed)
+        images = r.sample(n, seed=seed, progress=tqdm_callback("sampling") if progress else None)
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     return evaluate(
         images,

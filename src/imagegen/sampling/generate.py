@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ def generate(
     seed: int = 0,
     labels: torch.Tensor | list[int] | int | None = None,
     batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> np.ndarray:
     """Sample ``n`` images.
@@ -46,6 +48,7 @@ def generate(
         labels: one int for all, a list/tensor of n ints, or None (balanced classes for conditional
             models).
         batch_size: images per forward pass.
+        progress: called as ``progress(done, n)`` after each batch.
         options: sampling options (e.g. ``steps``, ``sampler`` for diffusion).
 
     Returns:
@@ -71,6 +74,8 @@ def generate(
             g = torch.Generator(device).manual_seed(seed * 1_000_003 + b)
             yb = None if y is None else y[start : start + k].to(device)
             out.append(to_uint8(model.sample(k, generator=g, labels=yb, **options)))
+            if progress is not None:
+                progress(start + k, n)
     finally:
         model.train(was_training)
     return np.concatenate(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,10 +43,19 @@ class Run:
         seed: int = 0,
         labels: torch.Tensor | list[int] | int | None = None,
         batch_size: int = 256,
+        progress: Callable[[int, int], None] | None = None,
         **options: Any,
     ) -> np.ndarray:
         """``n`` images as uint8 ``(n, H, W, C)``; see :func:`imagegen.sampling.generate`."""
-        return generate(self.model, n, seed=seed, labels=labels, batch_size=batch_size, **options)
+        return generate(
+            self.model,
+            n,
+            seed=seed,
+            labels=labels,
+            batch_size=batch_size,
+            progress=progress,
+            **options,
+        )
 
     @property
     def name(self) -> str:

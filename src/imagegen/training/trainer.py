@@ -433,10 +433,14 @@ def finish(
         plot_curves(records, out / "loss.png")
     if cfg.eval_n and eval_data is not None:
         from imagegen.metrics import evaluate
-
-        images = generate(model, cfg.eval_n, seed=cfg.seed + 1)
         from imagegen.progress import tqdm_callback
 
+        images = generate(
+            model,
+            cfg.eval_n,
+            seed=cfg.seed + 1,
+            progress=tqdm_callback("sampling") if progress else None,
+        )
         bar = tqdm_callback("FID features") if progress else None
         result = evaluate(images, eval_data, metrics=("fid",), progress=bar)
         ckpt.write_json(out / "eval.json", result)
