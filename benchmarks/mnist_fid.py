@@ -47,6 +47,9 @@ def machine() -> str:
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
+COMMIT_AT_START = commit()  # the code that runs is the code checked out when the benchmark started
+
+
 def run_one(name: str, args: argparse.Namespace) -> dict:
     cfg = yaml.safe_load((ROOT / "benchmarks" / "configs" / f"mnist_{name}.yaml").read_text())
     train = ig.load_dataset("mnist", split="train", data_root=args.data_root)
@@ -71,7 +74,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     rec = {
         "benchmark": "mnist_fid",
         "model": name,
-        "commit": commit(),
+        "commit": COMMIT_AT_START,
         "machine": machine(),
         "command": f"python benchmarks/mnist_fid.py --models {name} --minutes {args.minutes} --n {args.n}",
         "minutes_budget": args.minutes,

@@ -227,3 +227,48 @@ def test_missing_named_dataset_says_where_to_put_it(tmp_path, capsys):
         str(tmp_path / "run"),
     )
     assert code == 2 and "imagegen data download mnist" in err and err.count("\n") == 1
+
+
+def test_sigint_writes_a_checkpoint_and_the_run_resumes(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    base = [
+        sys.executable,
+        "-m",
+        "imagegen.cli.main",
+        "train",
+        "vae",
+        "--data",
+        "digits",
+        "--out",
+        str(out),
+        "--batch-size",
+        "16",
+        "--set",
+        "model.width=16",
+        "--set",
+        "train.log_every=5",
+    ]
+    proc = subprocess.Popen(
+        base + ["--steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "metrics.jsonl").is_file():
+        time.sleep(0.2)
+    while time.time() < deadline and not (out / "metrics.jsonl").read_text().strip():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    ckpts = sorted((out / "checkpoints").iterdir())
+    assert len(ckpts) == 1
+    step = json.loads((ckpts[0] / "state.json").read_text())["step"]
+    assert 5 <= step < 100000
+    res = subprocess.run(
+        base + ["--steps", str(step + 3), "--resume"], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    last = sorted((out / "checkpoints").iterdir())[-1]
+    assert json.loads((last / "state.json").read_text())["step"] == step + 3

@@ -125,6 +125,11 @@ class Trainer:
         self.skipped = 0
         self._stop_signal: int | None = None
 
+    @property
+    def interrupted(self) -> bool:
+        """Whether SIGINT/SIGTERM stopped the run early."""
+        return self._stop_signal is not None
+
     # ---- state -----------------------------------------------------------------------------
     def sampling_model(self) -> GenerativeModel:
         return self.ema.model if self.ema is not None else self.model
@@ -404,16 +409,14 @@ def train(
         trainer = Trainer(model, data, out, cfg)
         trainer.load(last)
         log.info("resuming %s from step %d", out, trainer.step)
+        ckpt.write_json(out / CONFIG, {**saved, "train": cfg.to_dict()})
     else:
         prepare_new(out)
         trainer = Trainer(model, data, out, cfg)  # may raise before anything is written
         out.mkdir(parents=True, exist_ok=True)
         ckpt.write_json(out / CONFIG, _config_record(model, data, cfg))
-    if resume:
-        rec = read_config(out)
-        rec["train"] = cfg.to_dict()
-        ckpt.write_json(out / CONFIG, rec)
     trainer.run(progress=progress)
+    eval_data = None if trainer.interrupted else eval_data  # a user who pressed Ctrl-C wants out
     finish(out, trainer.sampling_model(), cfg, eval_data, progress=progress)
     return out
 
