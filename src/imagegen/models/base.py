@@ -109,6 +109,11 @@ class GenerativeModel(nn.Module):
 
     def __init__(self, config: ModelConfig, spec: DataSpec) -> None:
         super().__init__()
+        if getattr(config, "conditional", False) and spec.num_classes < 2:
+            raise ConfigError(
+                f"conditional=true needs a labelled dataset, but '{spec.name}' has no classes: "
+                "drop model.conditional or use a dataset with labels"
+            )
         self.config = config
         self.spec = spec
 

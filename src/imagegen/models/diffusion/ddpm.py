@@ -84,11 +84,6 @@ class DDPM(GenerativeModel):
                 f"resolution {spec.resolution} is not divisible by 2^{levels - 1} for a {levels}-level UNet: "
                 "use fewer levels (--set model.channels=[64,128] --set model.attention=[false,true]) or resize the data"
             )
-        if config.conditional and spec.num_classes < 2:
-            raise ConfigError(
-                f"conditional=true needs a labelled dataset, but '{spec.name}' has no classes: "
-                "drop model.conditional or use a dataset with labels"
-            )
         down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in config.attention)
         up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention))
         self.unet = UNet2DModel(

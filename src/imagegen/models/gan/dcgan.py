@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagegen.data.base import Batch, DataSpec
-from imagegen.errors import ConfigError
 from imagegen.models.base import (
     GenerativeModel,
     ModelConfig,
@@ -154,11 +153,6 @@ class DCGAN(GenerativeModel):
 
     def __init__(self, config: DCGANConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
-        if config.conditional and spec.num_classes < 2:
-            raise ConfigError(
-                f"conditional=true needs a labelled dataset, but '{spec.name}' has no classes: "
-                "drop model.conditional or use a dataset with labels"
-            )
         self.G = Generator(config, spec)
         self.D = Discriminator(config, spec)
 
