@@ -12,40 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-import torch
 import yaml
 
 import imagegen as ig
 from imagegen.viz import auto_scale, make_grid, save_png
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def commit() -> str:
-    try:
-        return subprocess.check_output(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True
-        ).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, commit, machine  # noqa: E402
 
 COMMIT_AT_START = commit()  # the code that runs is the code checked out when the benchmark started
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import yaml
 from imagegen.data.base import Batch, DataSpec
 from imagegen.models import create_model
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, commit, machine  # noqa: E402
 
 
 def step_seconds(
@@ -79,6 +81,8 @@ def main() -> None:
         "command": f"python benchmarks/throughput.py --steps {args.steps} --batch-size {args.batch_size}",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "machine": machine(),
+        "commit": commit(),
         "rows": rows,
     }
     (ROOT / "benchmarks" / "results" / "throughput.json").write_text(

@@ -30,6 +30,7 @@ _API = {
     "load_run": "imagegen.sampling",
     "generate": "imagegen.sampling",
     "evaluate": "imagegen.metrics",
+    "EvalSettings": "imagegen.metrics",
     "ImagegenError": "imagegen.errors",
 }
 

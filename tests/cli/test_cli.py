@@ -89,8 +89,19 @@ def test_sample_grid_npz_and_folder(digits_run, tmp_path, capsys):
     ]
 
 
+def _cheap_features(monkeypatch):
+    """The CLI tests check plumbing: a 6-d stand-in for Inception keeps them fast."""
+    from imagegen.metrics.inception import InceptionFeatures
+    from tests.metrics.conftest import _fake_features
+
+    monkeypatch.setattr(
+        InceptionFeatures, "extract", lambda self, x, progress=None: _fake_features(x)
+    )
+
+
 def test_eval_of_an_npz(digits_run, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("IMAGEGEN_CACHE", str(tmp_path / "cache"))
+    _cheap_features(monkeypatch)
     run_cli(capsys, "sample", str(digits_run), "--n", "12", "--out", str(tmp_path / "s.npz"))
     code, out, err = run_cli(
         capsys,
@@ -100,13 +111,94 @@ def test_eval_of_an_npz(digits_run, tmp_path, capsys, monkeypatch):
         "digits",
         "--n-ref",
         "12",
-        "--out",
+        "--json",
         str(tmp_path / "e.json"),
     )
     assert code == 0, err
     res = json.loads((tmp_path / "e.json").read_text())
     assert res["fid"] > 0 and res["card"]["n_generated"] == 12 and res["card"]["n_real"] == 12
     assert "warning:" in out  # fewer than 2048 images
+
+
+def test_eval_more_metrics_real_vs_fake_and_compare(digits_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("IMAGEGEN_CACHE", str(tmp_path / "cache"))
+    _cheap_features(monkeypatch)
+    run_cli(capsys, "sample", str(digits_run), "--n", "40", "--out", str(tmp_path / "s.npz"))
+    code, out, err = run_cli(
+        capsys,
+        "eval",
+        str(tmp_path / "s.npz"),
+        "--data",
+        "digits",
+        "--metrics",
+        "fid,kid,pr,dc",
+        "--json",
+        str(tmp_path / "a.json"),
+    )
+    assert code == 0, err
+    assert all(k in out for k in ("fid", "kid", "precision", "recall", "density", "coverage"))
+    assert "±" in out  # kid is shown with its standard deviation
+    code, out, err = run_cli(
+        capsys,
+        "eval",
+        "--real",
+        "digits",
+        "--fake",
+        str(tmp_path / "s.npz"),
+        "--metrics",
+        "fid",
+        "--resize",
+        "clean",
+        "--json",
+        str(tmp_path / "b.json"),
+    )
+    assert code == 0, err
+    # Same card: compare prints both columns; a different resize refuses without --force.
+    code, out, err = run_cli(capsys, "compare", str(tmp_path / "a.json"), str(tmp_path / "a.json"))
+    assert code == 0 and "fid" in out
+    code, out, err = run_cli(capsys, "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert code == 2 and "not comparable" in err and "resize" in err
+    code, out, err = run_cli(
+        capsys, "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--force"
+    )
+    assert code == 0 and "fid" in out
+
+
+def test_eval_of_a_run_with_reconstruction_memorisation_and_checkpoint(
+    digits_run, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("IMAGEGEN_CACHE", str(tmp_path / "cache"))
+    _cheap_features(monkeypatch)
+    code, out, err = run_cli(
+        capsys,
+        "eval",
+        str(digits_run),
+        "--data",
+        "digits",
+        "--n",
+        "20",
+        "--metrics",
+        "mse,psnr,ssim",
+        "--checkpoint",
+        "step_0000030",
+    )
+    assert code == 0, err
+    assert "psnr" in out and "ssim" in out
+    code, out, err = run_cli(
+        capsys,
+        "eval",
+        str(digits_run),
+        "--data",
+        "digits",
+        "--n",
+        "20",
+        "--metrics",
+        "mem",
+        "--pictures",
+        str(tmp_path),
+    )
+    assert code == 0, err
+    assert "mem_share" in out and (tmp_path / "memorization.png").is_file()
 
 
 def test_models_and_data_info(capsys, tmp_path):
@@ -133,6 +225,10 @@ BAD = [
     (["sample", "{tmp}/not-a-run"], "does not exist"),
     (["sample", "{tmp}", "--n", "2"], "not a run folder"),
     (["eval", "{tmp}/missing.npz", "--data", "digits"], "not found"),
+    (["eval", "{tmp}/missing.npz"], "--data DATA"),
+    (["eval", "--real", "digits"], "--fake"),
+    (["eval", "{tmp}/missing.npz", "--data", "digits", "--metrics", "fid,bogus"], "unknown metric"),
+    (["compare", "{tmp}/nothing.json"], "cannot read"),
     (["train", "vae", "--data", "digits", "--bogus-flag"], "No such option"),
 ]
 

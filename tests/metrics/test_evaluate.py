@@ -141,3 +141,120 @@ def test_end_to_end_with_the_real_network(tmp_path, toy_dataset, random_images):
     assert out["card"]["weights_sha256"] == DEFAULT_WEIGHTS_SHA256
     stats = FeatureStats.load(out["card"]["reference_cache"])
     assert stats.mu.shape == (2048,) and stats.n == 6
+
+
+def _fake(images):
+    x = images.astype(np.float64) / 255.0
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    return np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2))], axis=1)
+
+
+def test_kid_pr_dc_equal_direct_calls_on_the_same_features(
+    tmp_path, fake_extract, toy_dataset, random_images
+):
+    from imagegen.metrics.density_coverage import density_coverage
+    from imagegen.metrics.kid import kernel_inception_distance
+    from imagegen.metrics.precision_recall import precision_recall
+
+    real, gen = random_images(40, 0, 200, seed=11), random_images(30, 50, 256, seed=12)
+    out = evaluate(
+        gen,
+        toy_dataset(real),
+        metrics="fid,kid,pr,dc",
+        kid_subsets=5,
+        kid_subset_size=20,
+        cache_dir=tmp_path,
+    )
+    fr, fg = _fake(real), _fake(gen)
+    kid = kernel_inception_distance(real=fr, generated=fg, subsets=5, subset_size=20, seed=0)
+    assert (out["kid"], out["kid_std"]) == pytest.approx(kid)
+    assert (out["precision"], out["recall"]) == pytest.approx(
+        precision_recall(real=fr, generated=fg)
+    )
+    assert (out["density"], out["coverage"]) == pytest.approx(
+        density_coverage(real=fr, generated=fg)
+    )
+    assert out["card"]["params"]["kid"]["subsets"] == 5 and out["card"]["params"]["pr"] == {"k": 3}
+    json.dumps(out)
+    # The reference features are cached: a second evaluation extracts only the generated images.
+    n_calls = len(fake_extract)
+    evaluate(gen, toy_dataset(real), metrics="kid", kid_subsets=5, cache_dir=tmp_path)
+    assert [c["n"] for c in fake_extract[n_calls:]] == [30]
+
+
+def test_memorisation_in_pixel_space_finds_copies(tmp_path, toy_dataset, random_images):
+    train = toy_dataset(random_images(50, seed=13), split="train")
+    test = toy_dataset(random_images(20, seed=14))
+    copies = train.images[[3, 7, 11, 19]].copy()
+    out = evaluate(copies, test, metrics="mem", train=train, mem_space="pixels", cache_dir=tmp_path)
+    assert out["mem_share"] == 1.0
+    assert sorted(g_t[1] for g_t in out["mem_closest"]) == [3, 7, 11, 19]
+    assert all(train_i == [3, 7, 11, 19][g] for g, train_i, _ in out["mem_closest"])
+
+
+def test_conditional_accuracy_of_real_images_is_the_classifier_accuracy(tmp_path):
+    from imagegen.data import load_dataset
+
+    train, test = load_dataset("digits"), load_dataset("digits", "test")
+    out = evaluate(
+        test.images,
+        test,
+        metrics="acc",
+        labels=test.labels,
+        train=train,
+        classifier_steps=60,
+        cache_dir=tmp_path,
+    )
+    assert out["acc"] == pytest.approx(out["classifier_accuracy"])
+    wrong = evaluate(
+        test.images,
+        test,
+        metrics="acc",
+        labels=(test.labels + 1) % 10,
+        train=train,
+        classifier_steps=60,
+        cache_dir=tmp_path,
+    )
+    assert wrong["acc"] < 0.3
+
+
+def test_reconstruction_metrics_through_evaluate(tmp_path, toy_dataset, random_images):
+    x = random_images(4, seed=15)
+    out = evaluate(x, toy_dataset(x), metrics="mse,psnr,ssim", originals=x, cache_dir=tmp_path)
+    assert out["mse"] == 0 and out["ssim"] == pytest.approx(1.0)
+    assert "fid" not in out and out["card"]["metrics"] == ["mse", "psnr", "ssim"]
+
+
+def test_inception_score_with_a_user_logits_network(tmp_path, toy_dataset, random_images):
+    import torch
+
+    class Logits(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mean(dim=(2, 3)) * 10  # (B, 3) "class" logits from channel means
+
+    path = tmp_path / "logits.pt"
+    torch.jit.script(Logits()).save(str(path))
+    imgs = random_images(20, seed=16)
+    out = evaluate(
+        imgs, toy_dataset(imgs), metrics="is", is_weights=path, is_splits=2, cache_dir=tmp_path
+    )
+    assert 1.0 <= out["is"] <= 3.0 and out["card"]["params"]["is"] == {"splits": 2}
+
+
+@pytest.mark.parametrize(
+    "metrics,kwargs,match",
+    [
+        ("acc", {}, "labels"),
+        ("mem", {}, "training split"),
+        ("is", {}, "is_weights"),
+        ("ssim", {}, "originals"),
+    ],
+)
+def test_missing_inputs_fail_before_any_work(
+    tmp_path, fake_extract, toy_dataset, random_images, metrics, kwargs, match
+):
+    ds = toy_dataset(random_images(6))
+    with pytest.raises(ImagegenError, match=match):
+        evaluate(ds.images, ds, metrics=metrics, cache_dir=tmp_path, **kwargs)
+    assert fake_extract == []

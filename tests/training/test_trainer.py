@@ -178,3 +178,63 @@ def test_minutes_budget_stops(tmp_path):
     )
     state = json.loads(next((run / "checkpoints").iterdir()).joinpath("state.json").read_text())
     assert state["step"] > 0 and 1.0 <= state["elapsed"] < 30
+
+
+def test_lr_warmup_ramps_linearly_and_resume_continues_it(tmp_path):
+    from imagegen.training.config import TrainConfig
+    from imagegen.training.trainer import Trainer
+
+    ds = halves_dataset()
+    model = create_model("vae", ds.spec, TINY["vae"], seed=0)
+    cfg = TrainConfig(steps=3, batch_size=8, lr_warmup=4, **FAST)
+    trainer = Trainer(model, ds, tmp_path / "run", cfg)
+    base = trainer.base_lr["main"]
+    seen = []
+    for _ in range(6):
+        trainer.train_step()
+        seen.append(trainer.opt["main"].param_groups[0]["lr"])
+        trainer.step += 1
+    assert seen == pytest.approx([base * k / 4 for k in (1, 2, 3, 4)] + [base, base])
+
+
+def test_bf16_on_a_cpu_that_emulates_it_warns(tmp_path, monkeypatch, caplog):
+    from imagegen import devices
+
+    monkeypatch.setattr(devices, "cpu_bf16_speedup", lambda: 0.01)
+    ds = halves_dataset()
+    model = create_model("vae", ds.spec, TINY["vae"], seed=0)
+    with caplog.at_level("WARNING"):
+        train(model, ds, tmp_path / "slow", steps=1, batch_size=8, precision="bf16", **FAST)
+    assert any("emulated" in r.message and "fp32" in r.message for r in caplog.records)
+    monkeypatch.setattr(devices, "cpu_bf16_speedup", lambda: 3.0)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        train(model, ds, tmp_path / "fast", steps=1, batch_size=8, precision="bf16", **FAST)
+    assert not any("emulated" in r.message for r in caplog.records)
+
+
+def test_periodic_kid_is_logged_and_plotted(tmp_path, monkeypatch):
+    from imagegen.metrics.inception import InceptionFeatures
+    from tests.metrics.conftest import _fake_features
+
+    monkeypatch.setattr(
+        InceptionFeatures, "extract", lambda self, x, progress=None: _fake_features(x)
+    )
+    monkeypatch.setenv("IMAGEGEN_CACHE", str(tmp_path / "cache"))
+    ds = halves_dataset()
+    model = create_model("vae", ds.spec, TINY["vae"], seed=0)
+    run = train(
+        model,
+        ds,
+        tmp_path / "run",
+        steps=6,
+        batch_size=8,
+        eval_every=3,
+        eval_every_n=16,
+        eval_data=ds,
+        **FAST,
+    )
+    evals = [r for r in _records(run) if "eval/kid" in r]
+    assert [r["step"] for r in evals] == [3, 6]
+    assert all(np.isfinite(r["eval/kid"]) for r in evals)
+    assert (run / "eval.png").is_file()

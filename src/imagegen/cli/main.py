@@ -170,7 +170,10 @@ def train(
 @click.option("--label", type=int, default=None, help="Class label for conditional models.")
 @click.option("--steps", type=int, default=None, help="Sampling steps (diffusion).")
 @click.option(
-    "--sampler", type=click.Choice(["ddpm", "ddim"]), default=None, help="Diffusion sampler."
+    "--sampler",
+    type=click.Choice(["ddpm", "ddim", "dpm"]),
+    default=None,
+    help="Diffusion sampler (dpm: DPM-Solver++ 2M, good in 10-20 steps).",
 )
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option(
@@ -196,48 +199,141 @@ def sample(run, n, seed, label, steps, sampler, batch_size, out) -> None:
 
 
 @cli.command("eval")
-@click.argument("source")
-@click.option("--data", "data_name", required=True, help="Reference dataset (name or path).")
-@click.option("--split", default="test", show_default=True)
+@click.argument("source", required=False)
+@click.option("--data", "data_name", default=None, help="Reference dataset (name or path).")
+@click.option("--split", default="test", show_default=True, help="Reference split.")
 @click.option(
     "--n",
     "n",
     type=int,
     default=10000,
     show_default=True,
-    help="Generated images (RUN) or first N of the npz.",
+    help="Generated images (sampled or first N).",
 )
 @click.option(
     "--n-ref", type=int, default=None, help="Reference images (default: the whole split)."
 )
-@click.option("--metrics", default="fid", show_default=True, help="Comma-separated metrics.")
+@click.option(
+    "--metrics",
+    default="fid",
+    show_default=True,
+    help="Comma-separated: fid,kid,is,pr,dc,acc,mem,mse,psnr,ssim.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", default=None, help="Write the result JSON here too.")
+@click.option(
+    "--checkpoint", default=None, help="Evaluate this checkpoint of a RUN (e.g. step_0005000)."
+)
+@click.option(
+    "--resize",
+    type=click.Choice(["bilinear", "clean"]),
+    default="bilinear",
+    show_default=True,
+    help="Resize to 299: bilinear (pytorch-fid/TF-like) or clean (clean-fid antialiased bicubic).",
+)
+@click.option(
+    "--real", default=None, help="Compare two sets directly: the real images (name or path)."
+)
+@click.option("--fake", default=None, help="... and the generated images (.npz, folder or .zip).")
+@click.option(
+    "--is-weights", default=None, help="TorchScript logits network for the Inception Score."
+)
+@click.option("--pictures", default=None, help="Folder for metric pictures (memorization.png).")
+@click.option("--json", "json_out", default=None, help="Write the scores and metric card here.")
 @_data_root_option
-def eval_cmd(source, data_name, split, n, n_ref, metrics, seed, out, data_root) -> None:
-    """Evaluate a RUN (samples it) or a samples.npz against --data."""
-    from imagegen.cli.workflow import run_eval
+def eval_cmd(
+    source,
+    data_name,
+    split,
+    n,
+    n_ref,
+    metrics,
+    seed,
+    checkpoint,
+    resize,
+    real,
+    fake,
+    is_weights,
+    pictures,
+    json_out,
+    data_root,
+) -> None:
+    """Score a RUN, a samples.npz or an image folder against --data (or --real against --fake)."""
+    from imagegen.cli.evaluation import run_compare_sets, run_eval, score_rows
 
-    result = run_eval(
-        source,
-        data_name,
-        split=split,
-        n=n,
-        n_ref=n_ref,
-        metrics=metrics,
-        seed=seed,
-        data_root=data_root,
+    if (real is None) != (fake is None):
+        raise ImagegenError("give both --real and --fake, or a SOURCE with --data")
+    if real is not None:
+        if source is not None:
+            raise ImagegenError("give either SOURCE --data DATA or --real A --fake B, not both")
+        result = run_compare_sets(
+            real,
+            fake,
+            split=split,
+            n=n,
+            metrics=metrics,
+            data_root=data_root,
+            settings={"resize": resize, "n_ref": n_ref, "seed": seed},
+        )
+    else:
+        if source is None or data_name is None:
+            raise ImagegenError(
+                "give SOURCE (a run, samples.npz or image folder) and --data DATA, "
+                "or --real A --fake B"
+            )
+        result = run_eval(
+            source,
+            data_name,
+            split=split,
+            n=n,
+            n_ref=n_ref,
+            metrics=metrics,
+            seed=seed,
+            checkpoint=checkpoint,
+            data_root=data_root,
+            settings={"resize": resize},
+            is_weights=is_weights,
+            pictures=pictures,
+        )
+    rows = score_rows(result)
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"{k:{width}s}  {v}")
+    card = result["card"]
+    click.echo(
+        f"card: {card['n_generated']} generated vs {card['n_real']} {card['reference']['name']}/"
+        f"{card['reference']['split']}, {card['feature_network']}, resize {card['resize']}"
     )
-    for k, v in result.items():
-        if k != "card":
-            click.echo(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}")
-    for w in result.get("card", {}).get("warnings", []):
+    for w in card.get("warnings", []):
         click.echo(f"warning: {w}")
-    if out:
+    if json_out:
         from imagegen.training.checkpoint import write_json
 
-        write_json(Path(out), result)
-        click.echo(f"wrote {out}")
+        write_json(Path(json_out), result)
+        click.echo(f"wrote {json_out}")
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Show scores even when their metric cards differ.")
+def compare(results, force) -> None:
+    """Put the scores of several `imagegen eval --json` files side by side, if comparable."""
+    from imagegen.cli.evaluation import compare_results, score_rows
+
+    loaded = compare_results(list(results), force=force)
+    table = [dict(score_rows(r)) for r in loaded]
+    keys = list(dict.fromkeys(k for row in table for k in row))
+    names = [Path(p).stem for p in results]
+    widths = [
+        max(len(nm), *(len(row.get(k, "-")) for k in keys))
+        for nm, row in zip(names, table, strict=True)
+    ]
+    kw = max(len(k) for k in keys)
+    click.echo(
+        " " * kw + "  " + "  ".join(nm.rjust(w) for nm, w in zip(names, widths, strict=True))
+    )
+    for k in keys:
+        cells = [row.get(k, "-").rjust(w) for row, w in zip(table, widths, strict=True)]
+        click.echo(f"{k:{kw}s}  " + "  ".join(cells))
 
 
 @cli.command()

@@ -55,7 +55,7 @@ def run_training(
     data = _load_data(data_name, "train", settings["data"], data_root)
     model = create_model(model_name, data.spec, settings["model"], seed=cfg.seed)
     eval_data = None
-    if cfg.eval_n:
+    if cfg.eval_n or cfg.eval_every:
         try:
             eval_data = _load_data(data_name, "test", settings["data"], data_root)
         except DataError:
@@ -118,69 +118,6 @@ def run_sampling(
         for i, img in enumerate(images):
             save_png(target / f"{i:06d}.png", img, {**meta, "index": i})
     return target
-
-
-def load_samples(path: Path, n: int) -> np.ndarray:
-    """uint8 (N, H, W, C) images from a samples.npz (key ``x``), never unpickling."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "x" not in f:
-                raise DataError(
-                    f"{path} has no array 'x': save samples as uint8 (N, H, W, C) under key x"
-                )
-            x = f["x"]
-    except (OSError, ValueError) as e:
-        raise DataError(
-            f"cannot read {path} as .npz ({e}): give a samples.npz written by `imagegen sample`"
-        ) from None
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise DataError(
-            f"{path}: 'x' must be uint8 (N, H, W, C) with C 1 or 3, got {x.dtype} {x.shape}"
-        )
-    return x[:n]
-
-
-def run_eval(
-    source: str,
-    data_name: str,
-    *,
-    split: str = "test",
-    n: int = 10000,
-    n_ref: int | None = None,
-    metrics: str = "fid",
-    seed: int = 0,
-    data_root: str | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """FID (and later more metrics) of a run's samples or a samples.npz against a dataset split."""
-    from imagegen.metrics import evaluate
-
-    _check_n(n)
-    if n_ref is not None:
-        _check_n(n_ref, "--n-ref")
-    src = Path(source)
-    if src.suffix == ".npz":
-        if not src.is_file():
-            raise DataError(
-                f"samples file {src} not found: write one with `imagegen sample RUN --out {src}`"
-            )
-        images = load_samples(src, n)
-        ref = _load_data(data_name, split, {}, data_root)
-    else:
-        from imagegen.sampling import load_run
-
-        r = load_run(src)
-        d = r.config.get("data", {})
-        ref = _load_data(data_name, split, {"resolution": d.get("resolution")}, data_root)
-        images = r.sample(n, seed=seed, progress=tqdm_callback("sampling") if progress else None)
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
-    return evaluate(
-        images,
-        ref,
-        metrics=names,
-        n_ref=n_ref,
-        progress=tqdm_callback("FID features") if progress else None,
-    )
 
 
 def run_demo(out: str, *, minutes: float = 3.0, eval_n: int = 1000, progress: bool = True) -> Path:

@@ -19,6 +19,7 @@ class TrainConfig:
         minutes: stop after this much wall time (None: use ``steps``); both set: whichever first.
         batch_size: images per step.
         seed: seeds the data order, the model's noise and the initial weights.
+        lr_warmup: ramp every learning rate linearly from 0 over this many steps (0: none).
         ema_decay: EMA of the weights used for sampling (0 disables it).
         ema_warmup: EMA decay ramps as min(ema_decay, (1 + step) / (10 + step)) so early EMA tracks.
         precision: "fp32", or "bf16" autocast (faster on CPUs with AVX-512 BF16 / on GPUs).
@@ -30,6 +31,11 @@ class TrainConfig:
         keep_last: checkpoints kept on disk.
         grid_size: images in each sample grid.
         eval_n: generated images for the FID at the end (0: no evaluation).
+        eval_every: steps between cheap quality checks during training (0: none); each samples
+            ``eval_every_n`` images and logs ``eval/<eval_metric>`` to metrics.jsonl (its time is
+            not counted in the ``minutes`` budget).
+        eval_every_n: images per check.
+        eval_metric: "kid" (unbiased, fine with 1,000 images) or "fid".
         device: "cpu", "cuda", "cuda:1", "mps" ...
         threads: torch intra-op threads (None: torch's default).
         max_bad_steps: consecutive non-finite losses before the run stops.
@@ -39,6 +45,7 @@ class TrainConfig:
     minutes: float | None = None
     batch_size: int = 64
     seed: int = 0
+    lr_warmup: int = 0
     ema_decay: float = 0.999
     ema_warmup: bool = True
     precision: Literal["fp32", "bf16"] = "fp32"
@@ -50,6 +57,9 @@ class TrainConfig:
     keep_last: int = 2
     grid_size: int = 64
     eval_n: int = 0
+    eval_every: int = 0
+    eval_every_n: int = 1000
+    eval_metric: Literal["kid", "fid"] = "kid"
     device: str = "cpu"
     threads: int | None = None
     max_bad_steps: int = 10
@@ -67,9 +77,11 @@ class TrainConfig:
         check_range("TrainConfig", "batch_size", self.batch_size, 1)
         check_range("TrainConfig", "ema_decay", self.ema_decay, 0.0, 0.99999)
         check_choice("TrainConfig", "precision", self.precision, ("fp32", "bf16"))
-        for f in ("log_every", "sample_every", "ckpt_every", "eval_n"):
+        for f in ("lr_warmup", "log_every", "sample_every", "ckpt_every", "eval_n", "eval_every"):
             check_range("TrainConfig", f, getattr(self, f), 0)
         check_range("TrainConfig", "log_every", self.log_every, 1)
+        check_range("TrainConfig", "eval_every_n", self.eval_every_n, 2)
+        check_choice("TrainConfig", "eval_metric", self.eval_metric, ("kid", "fid"))
         check_range("TrainConfig", "keep_last", self.keep_last, 1)
         check_range("TrainConfig", "grid_size", self.grid_size, 1)
         check_range("TrainConfig", "max_bad_steps", self.max_bad_steps, 1)

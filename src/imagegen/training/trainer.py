@@ -11,13 +11,13 @@ import json
 import logging
 import signal
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from imagegen import devices
 from imagegen.data.base import ImageDataset
 from imagegen.errors import ConfigError, ImagegenError, RunError
 from imagegen.models.base import GenerativeModel
@@ -81,8 +81,9 @@ def _resume_mismatches(
         diffs.append(
             f"data fingerprint {saved.get('data', {}).get('fingerprint')} != {data.fingerprint}"
         )
-    for k in ("batch_size", "seed", "precision", "ema_decay", "flip", "channels_last"):
-        old = saved.get("train", {}).get(k)
+    defaults = TrainConfig().to_dict()  # keys that older runs did not record take the default
+    for k in ("batch_size", "seed", "lr_warmup", "precision", "ema_decay", "flip", "channels_last"):
+        old = saved.get("train", {}).get(k, defaults[k])
         if old != getattr(cfg, k):
             diffs.append(f"train.{k} {old} != {getattr(cfg, k)}")
     return diffs
@@ -106,13 +107,16 @@ class Trainer:
                 f"model expects {model.spec.channels}x{model.spec.resolution}px images but the data is "
                 f"{data.spec.channels}x{data.spec.resolution}px: build the model from this dataset's spec"
             )
+        devices.warn_if_slow(self.device, cfg.precision, "use --set train.precision=fp32")
         self.model.to(self.device)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.groups = model.param_groups()
         self.opt = {}
+        self.base_lr = {}
         for name, params in self.groups.items():
             s = model.optim_settings(name)
+            self.base_lr[name] = s.lr
             self.opt[name] = torch.optim.Adam(
                 params, lr=s.lr, betas=s.betas, weight_decay=s.weight_decay
             )
@@ -124,6 +128,7 @@ class Trainer:
         self.bad_steps = 0
         self.skipped = 0
         self._stop_signal: int | None = None
+        self.eval_data: ImageDataset | None = None  # reference images of periodic checks
 
     @property
     def interrupted(self) -> bool:
@@ -180,9 +185,7 @@ class Trainer:
 
     # ---- one step --------------------------------------------------------------------------
     def _autocast(self):
-        if self.cfg.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
+        return devices.autocast(self.device, self.cfg.precision)
 
     def train_step(self) -> dict[str, float]:
         batch = self.data.batch(self.sampler.next(), self._flips()).to(self.device)
@@ -211,6 +214,7 @@ class Trainer:
                 self._bad_step(phase.name, loss.item())
                 opt.zero_grad(set_to_none=True)
                 return logs
+            self._set_lr(phase.group)
             opt.step()
             for k, v in out.logs.items():
                 logs[k] = float(v)
@@ -221,6 +225,14 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model, self.step)
         return logs
+
+    def _set_lr(self, group: str) -> None:
+        """Linear warm-up: a pure function of the step, so a resumed run needs no extra state."""
+        if not self.cfg.lr_warmup:
+            return
+        lr = self.base_lr[group] * min(1.0, (self.step + 1) / self.cfg.lr_warmup)
+        for g in self.opt[group].param_groups:
+            g["lr"] = lr
 
     def _flips(self) -> torch.Tensor | None:
         if not self.cfg.flip:
@@ -262,6 +274,20 @@ class Trainer:
             **model.sample_options(),
         }
         save_png(path, grid, meta)
+
+    def periodic_eval(self, logger: MetricsLogger) -> float:
+        """Sample ``eval_every_n`` images, log ``eval/<metric>``; returns the seconds it took."""
+        from imagegen.metrics import evaluate
+
+        t = time.perf_counter()
+        images = generate(self.sampling_model(), self.cfg.eval_every_n, seed=self.cfg.seed + 2)
+        res = evaluate(images, self.eval_data, metrics=(self.cfg.eval_metric,))
+        key = self.cfg.eval_metric
+        logger.log(
+            self.step, self.step * self.cfg.batch_size, self.elapsed, 0.0, {f"eval/{key}": res[key]}
+        )
+        log.info("step %d: %s %.4g (%d samples)", self.step, key, res[key], len(images))
+        return time.perf_counter() - t
 
     # ---- the loop --------------------------------------------------------------------------
     def _budget_done(self) -> bool:
@@ -319,6 +345,12 @@ class Trainer:
                     )
                 if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
                     self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
+                if (
+                    self.cfg.eval_every
+                    and self.eval_data is not None
+                    and self.step % self.cfg.eval_every == 0
+                ):
+                    t0 += self.periodic_eval(logger)  # evaluation time is not training time
                 if (
                     self.cfg.ckpt_every
                     and self.step % self.cfg.ckpt_every == 0
@@ -383,7 +415,8 @@ def train(
         resume: continue the run in ``out`` from its latest checkpoint (same model, data and key
             training settings; the budget may grow).
         progress: show a progress bar on stderr.
-        eval_data: reference images for the FID at the end when ``eval_n > 0``.
+        eval_data: reference images for the FID at the end (``eval_n > 0``) and for the periodic
+            checks (``eval_every > 0``).
 
     Returns:
         the run folder.
@@ -415,6 +448,7 @@ def train(
         trainer = Trainer(model, data, out, cfg)  # may raise before anything is written
         out.mkdir(parents=True, exist_ok=True)
         ckpt.write_json(out / CONFIG, _config_record(model, data, cfg))
+    trainer.eval_data = eval_data
     trainer.run(progress=progress)
     eval_data = None if trainer.interrupted else eval_data  # a user who pressed Ctrl-C wants out
     finish(out, trainer.sampling_model(), cfg, eval_data, progress=progress)
@@ -434,6 +468,9 @@ def finish(
     records = read_jsonl(out / "metrics.jsonl")
     if records:
         plot_curves(records, out / "loss.png")
+        evals = sorted({k for r in records for k in r if k.startswith("eval/")})
+        if evals:
+            plot_curves(records, out / "eval.png", keys=evals, smoothing=0.0, title="Evaluation")
     if cfg.eval_n and eval_data is not None:
         from imagegen.metrics import evaluate
         from imagegen.progress import tqdm_callback

@@ -1,6 +1,8 @@
+import pytest
 import torch
 
 from imagegen.data.base import DataSpec
+from imagegen.errors import ConfigError
 from imagegen.models import create_model
 from tests.conftest import TINY
 
@@ -30,3 +32,70 @@ def test_ddim_is_deterministic_and_ddpm_depends_on_noise():
     assert torch.equal(a, b)
     c = model.sample(2, generator=torch.Generator().manual_seed(5), sampler="ddpm", steps=4)
     assert c.shape == a.shape and not torch.equal(a, c)
+
+
+def _alpha_bar(T: int = 100) -> torch.Tensor:
+    return torch.cumprod(1 - torch.linspace(1e-4, 0.02, T, dtype=torch.float64), 0)
+
+
+def test_v_and_sample_targets_match_their_definitions():
+    spec = DataSpec("t", 1, 8, 0)
+    x0 = torch.rand(3, 1, 8, 8) * 2 - 1
+    eps = torch.randn(3, 1, 8, 8)
+    t = torch.tensor([0, 40, 99])
+    ab = _alpha_bar()[t].float().view(-1, 1, 1, 1)
+    v_model = create_model("ddpm", spec, {**TINY["ddpm"], "prediction": "v"}, seed=0)
+    # v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0 (Salimans & Ho 2022)
+    assert torch.allclose(
+        v_model.target(x0, eps, t), ab.sqrt() * eps - (1 - ab).sqrt() * x0, atol=1e-5
+    )
+    x0_model = create_model("ddpm", spec, {**TINY["ddpm"], "prediction": "sample"}, seed=0)
+    assert torch.equal(x0_model.target(x0, eps, t), x0)
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v", "sample"])
+def test_min_snr_weights_x0_errors_alike_for_every_prediction(prediction):
+    """Min-SNR-gamma (Hang et al. 2023) in x_0 terms is min(SNR, gamma) whatever is predicted."""
+    cfg = {**TINY["ddpm"], "prediction": prediction, "loss_weighting": "min_snr", "snr_gamma": 5}
+    model = create_model("ddpm", DataSpec("t", 1, 8, 0), cfg, seed=0)
+    t = torch.arange(100)
+    ab = _alpha_bar()
+    snr = ab / (1 - ab)
+    w = model.loss_weight(t).double()
+    # Squared x_0 error = squared eps error / SNR = squared v error / (SNR + 1).
+    to_x0 = {"epsilon": 1 / snr, "v": 1 / (snr + 1), "sample": torch.ones_like(snr)}[prediction]
+    # float32 alpha_bar near 1 leaves 1 - alpha_bar with ~1e-3 relative error
+    assert torch.allclose(w / to_x0, snr.clamp(max=5), rtol=5e-3)
+    cap = 5.0 if prediction == "sample" else 1.0
+    assert w.max() <= cap + 1e-4
+
+
+def test_uniform_weighting_is_the_simple_loss():
+    model = create_model("ddpm", DataSpec("t", 1, 8, 0), TINY["ddpm"], seed=0)
+    assert torch.equal(model.loss_weight(torch.tensor([0, 50, 99])), torch.ones(3))
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v", "sample"])
+def test_every_sampler_runs_for_every_prediction(prediction):
+    cfg = {**TINY["ddpm"], "prediction": prediction}
+    model = create_model("ddpm", DataSpec("t", 1, 8, 0), cfg, seed=0).eval()
+    for sampler in ("ddpm", "ddim", "dpm"):
+        x = model.sample(3, generator=torch.Generator().manual_seed(0), sampler=sampler, steps=4)
+        assert x.shape == (3, 1, 8, 8) and torch.isfinite(x).all()
+        assert x.min() >= -1 and x.max() <= 1
+
+
+def test_dpm_solver_is_deterministic():
+    model = create_model("ddpm", DataSpec("t", 1, 8, 0), TINY["ddpm"], seed=0).eval()
+    a = model.sample(2, generator=torch.Generator().manual_seed(1), sampler="dpm", steps=5)
+    b = model.sample(2, generator=torch.Generator().manual_seed(1), sampler="dpm", steps=5)
+    assert torch.equal(a, b)
+
+
+def test_unknown_prediction_and_sampler_are_config_errors():
+    spec = DataSpec("t", 1, 8, 0)
+    with pytest.raises(ConfigError, match="prediction"):
+        create_model("ddpm", spec, {**TINY["ddpm"], "prediction": "noise"})
+    model = create_model("ddpm", spec, TINY["ddpm"], seed=0)
+    with pytest.raises(ConfigError, match="sampler"):
+        model.sample(1, generator=torch.Generator(), sampler="euler")

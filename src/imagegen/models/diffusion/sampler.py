@@ -1,7 +1,7 @@
 """The reverse-diffusion loop, kept outside the network (the model never loops over timesteps).
 
 Schedulers are diffusers' scheduler objects (``set_timesteps``, ``timesteps``, ``step``); we use
-them rather than rewrite them because their DDPM/DDIM arithmetic is widely checked.
+them rather than rewrite them because their DDPM/DDIM/DPM-Solver arithmetic is widely checked.
 """
 
 from __future__ import annotations
@@ -10,31 +10,48 @@ from collections.abc import Callable
 from typing import Literal
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
-SamplerName = Literal["ddpm", "ddim"]
+SamplerName = Literal["ddpm", "ddim", "dpm"]
+SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpm")
 SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
+# Our names for what the network predicts -> diffusers' ``prediction_type``.
+PREDICTIONS = {"epsilon": "epsilon", "v": "v_prediction", "sample": "sample"}
+
+Scheduler = DDPMScheduler | DDIMScheduler | DPMSolverMultistepScheduler
 
 
 def make_scheduler(
-    kind: SamplerName, schedule: str, num_train_timesteps: int
-) -> DDPMScheduler | DDIMScheduler:
-    """A diffusers scheduler for ``kind`` ("ddpm" ancestral or "ddim") over the training schedule."""
+    kind: SamplerName, schedule: str, num_train_timesteps: int, prediction: str = "epsilon"
+) -> Scheduler:
+    """A diffusers scheduler over the training schedule.
+
+    Args:
+        kind: "ddpm" (ancestral, Ho et al. 2020), "ddim" (Song et al. 2021) or "dpm"
+            (DPM-Solver++(2M), Lu et al. 2022: good samples in 10-20 steps).
+        schedule: "linear" or "cosine" beta schedule.
+        num_train_timesteps: T.
+        prediction: what the network outputs: "epsilon", "v" or "sample" (x_0).
+    """
     common = dict(
         num_train_timesteps=num_train_timesteps,
         beta_schedule=SCHEDULES[schedule],
-        clip_sample=True,
-        prediction_type="epsilon",
+        prediction_type=PREDICTIONS[prediction],
+        timestep_spacing="trailing",
     )
+    if kind == "dpm":
+        return DPMSolverMultistepScheduler(
+            **common, algorithm_type="dpmsolver++", solver_order=2, lower_order_final=True
+        )
     if kind == "ddim":
-        return DDIMScheduler(**common, timestep_spacing="trailing", set_alpha_to_one=False)
-    return DDPMScheduler(**common, timestep_spacing="trailing", variance_type="fixed_small")
+        return DDIMScheduler(**common, clip_sample=True, set_alpha_to_one=False)
+    return DDPMScheduler(**common, clip_sample=True, variance_type="fixed_small")
 
 
 @torch.no_grad()
 def run_sampler(
-    eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    scheduler: DDPMScheduler | DDIMScheduler,
+    model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    scheduler: Scheduler,
     shape: tuple[int, ...],
     steps: int,
     generator: torch.Generator,
@@ -44,12 +61,13 @@ def run_sampler(
     """Integrate from x_T ~ N(0, I) to x_0.
 
     Args:
-        eps_fn: (x_t (B, C, H, W), t scalar int tensor) -> predicted noise, same shape as x_t.
+        model_fn: (x_t (B, C, H, W), t scalar int tensor) -> the network's prediction (in the
+            scheduler's ``prediction_type``), same shape as x_t.
         scheduler: a diffusers scheduler.
         shape: (B, C, H, W).
         steps: number of denoising steps.
         generator: randomness of x_T and of the ancestral noise.
-        eta: DDIM's eta (0 = deterministic); ignored by DDPM.
+        eta: DDIM's eta (0 = deterministic); ignored by the other samplers.
 
     Returns:
         x_0, float32 ``shape`` in [-1, 1].
@@ -57,9 +75,9 @@ def run_sampler(
     scheduler.set_timesteps(steps, device=device)
     x_t = torch.randn(shape, generator=generator, device=device) * scheduler.init_noise_sigma
     for t in scheduler.timesteps:
-        eps = eps_fn(x_t, t).float()
+        out = model_fn(x_t, t).float()
         if isinstance(scheduler, DDIMScheduler):
-            x_t = scheduler.step(eps, t, x_t, eta=eta, generator=generator).prev_sample
+            x_t = scheduler.step(out, t, x_t, eta=eta, generator=generator).prev_sample
         else:
-            x_t = scheduler.step(eps, t, x_t, generator=generator).prev_sample
+            x_t = scheduler.step(out, t, x_t, generator=generator).prev_sample
     return x_t.clamp(-1, 1)
