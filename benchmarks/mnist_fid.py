@@ -29,6 +29,7 @@ COMMIT_AT_START = commit()  # the code that runs is the code checked out when th
 
 
 def run_one(name: str, args: argparse.Namespace) -> dict:
+    """Train (unless ``--reuse``), sample, score; write the results file. {} with --train-only."""
     cfg = yaml.safe_load((ROOT / "benchmarks" / "configs" / f"mnist_{name}.yaml").read_text())
     train = ig.load_dataset("mnist", split="train", data_root=args.data_root)
     test = ig.load_dataset("mnist", split="test", data_root=args.data_root)
@@ -36,15 +37,25 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     tcfg = ig.TrainConfig.from_dict(
         {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
     )
-    model = ig.create_model(name, train.spec, cfg.get("model", {}), seed=args.seed)
-    t0 = time.time()
-    ig.train(model, train, out, tcfg, progress=True)
-    train_s = time.time() - t0
+    if not (args.reuse and (out / "checkpoints").is_dir()):
+        model = ig.create_model(name, train.spec, cfg.get("model", {}), seed=args.seed)
+        ig.train(model, train, out, tcfg, progress=True)
+    if args.train_only:
+        return {}
+    # the trainer's own clock: training time only (periodic evaluation excluded)
+    last = sorted((out / "checkpoints").glob("step_*/state.json"))[-1]
+    train_s = json.loads(last.read_text())["elapsed"]
     run = ig.load_run(out)
+    options = {}
+    if args.sampler:
+        kind, steps = args.sampler.split(":")
+        options = {"sampler": kind, "steps": int(steps)}
     t1 = time.time()
-    images = run.sample(args.n, seed=args.seed + 1)
+    images = run.sample(args.n, seed=args.seed + 1, **options)
     sample_s = time.time() - t1
+    t2 = time.time()
     result = ig.evaluate(images, test, metrics=["fid"], progress=None)
+    fid_s = time.time() - t2
     grid = make_grid(images[:64], scale=auto_scale(28))
     img = ROOT / "docs" / "img" / f"mnist_{name}.png"
     save_png(img, grid, {"model": name, "run": str(out), "seed": args.seed + 1})
@@ -54,7 +65,9 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "model": name,
         "commit": COMMIT_AT_START,
         "machine": machine(),
-        "command": f"python benchmarks/mnist_fid.py --models {name} --minutes {args.minutes} --n {args.n}",
+        "command": f"python benchmarks/mnist_fid.py --models {name} --minutes {args.minutes} "
+        f"--n {args.n}" + (f" --sampler {args.sampler}" if args.sampler else ""),
+        "sampler": args.sampler or "model default",
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
         "steps": run.step,
@@ -62,6 +75,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "sample_seconds": round(sample_s, 1),
         "samples_per_second": round(args.n / sample_s, 1),
         "fid": round(result["fid"], 3),
+        "fid_seconds": round(fid_s, 1),
         "n_generated": args.n,
         "card": result["card"],
         "model_config": state["model_config"],
@@ -87,6 +101,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    p.add_argument("--sampler", default="", help="ddpm only: KIND:STEPS, e.g. dpm:20, ddpm:100")
+    p.add_argument("--train-only", action="store_true", help="train, score later with --reuse")
+    p.add_argument(
+        "--reuse", action="store_true", help="evaluate the run already in --out, do not train"
+    )
     args = p.parse_args()
     for name in args.models.split(","):
         run_one(name.strip(), args)

