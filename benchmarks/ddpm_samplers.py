@@ -5,14 +5,16 @@
 
 Samples ``--n`` images (EMA weights, seed 1) from the run with each ``KIND:STEPS`` and scores them
 with FID against the MNIST test set, timing the sampling. FID-1k is biased upwards against FID-10k:
-compare the rows with each other only. Writes benchmarks/results/ddpm_samplers.json; report.py
-renders it into docs/benchmarks.md.
+compare the rows with each other only. Writes benchmarks/results/ddpm_samplers.json (rows of
+earlier runs on the same checkpoint are kept, each with its commit); report.py renders it into
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -50,23 +52,29 @@ def main() -> None:
                 "steps": int(steps),
                 "fid": round(fid, 2),
                 "sample_images_per_second": round(args.n / sample_s, 1),
+                "commit": COMMIT_AT_START,
             }
         )
         print(rows[-1], flush=True)
+    dest = ROOT / "benchmarks" / "results" / "ddpm_samplers.json"
+    if dest.is_file():  # keep the other rows measured on the same checkpoint
+        old = json.loads(dest.read_text())
+        if (old["run"], old["run_step"], old["n"]) == (args.run, run.step, args.n):
+            done = {(r["sampler"], r["steps"]) for r in rows}
+            rows = [r for r in old["rows"] if (r["sampler"], r["steps"]) not in done] + rows
     rec = {
         "benchmark": "ddpm_samplers",
+        "run": args.run,
         "commit": COMMIT_AT_START,
         "machine": machine(),
-        "command": f"python benchmarks/ddpm_samplers.py --run {args.run} "
-        f"--samplers {args.samplers} --n {args.n}",
+        "command": f"python benchmarks/ddpm_samplers.py --run {os.path.relpath(args.run, ROOT)} "
+        f"--samplers SAMPLERS --n {args.n}",
         "run_step": run.step,
         "model_config": run.config["model_config"],
         "n": args.n,
         "rows": rows,
     }
-    (ROOT / "benchmarks" / "results" / "ddpm_samplers.json").write_text(
-        json.dumps(rec, indent=2) + "\n"
-    )
+    dest.write_text(json.dumps(rec, indent=2) + "\n")
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "report.py")], check=True)
 
 

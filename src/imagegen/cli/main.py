@@ -231,6 +231,13 @@ def sample(run, n, seed, label, steps, sampler, batch_size, out) -> None:
     help="Resize to 299: bilinear (pytorch-fid/TF-like) or clean (clean-fid antialiased bicubic).",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="Feature network: fp32 (exact) or bf16 (approximate; fast on GPUs and native-bf16 CPUs).",
+)
+@click.option(
     "--real", default=None, help="Compare two sets directly: the real images (name or path)."
 )
 @click.option("--fake", default=None, help="... and the generated images (.npz, folder or .zip).")
@@ -250,6 +257,7 @@ def eval_cmd(
     seed,
     checkpoint,
     resize,
+    precision,
     real,
     fake,
     is_weights,
@@ -272,7 +280,7 @@ def eval_cmd(
             n=n,
             metrics=metrics,
             data_root=data_root,
-            settings={"resize": resize, "n_ref": n_ref, "seed": seed},
+            settings={"resize": resize, "n_ref": n_ref, "seed": seed, "precision": precision},
         )
     else:
         if source is None or data_name is None:
@@ -290,7 +298,7 @@ def eval_cmd(
             seed=seed,
             checkpoint=checkpoint,
             data_root=data_root,
-            settings={"resize": resize},
+            settings={"resize": resize, "precision": precision},
             is_weights=is_weights,
             pictures=pictures,
         )

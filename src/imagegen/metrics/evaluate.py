@@ -36,7 +36,9 @@ from imagegen.metrics.inception import (
     DEFAULT_NETWORK_NAME,
     INPUT_RANGE,
     INPUT_SIZE,
+    PRECISIONS,
     InceptionFeatures,
+    Precision,
     Resize,
     check_images,
 )
@@ -88,7 +90,7 @@ class EvalSettings:
     n_ref: int | None = None
     resize: Resize = "bilinear"
     batch_size: int = 50
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Precision = "fp32"
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     pr_k: int = 3
@@ -101,8 +103,10 @@ class EvalSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if self.mem_space not in ("inception", "pixels"):
             raise ConfigError(f"mem_space must be inception or pixels, got {self.mem_space!r}")
         for name in ("kid_subsets", "kid_subset_size", "pr_k", "dc_k", "is_splits"):

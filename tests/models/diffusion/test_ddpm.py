@@ -99,3 +99,20 @@ def test_unknown_prediction_and_sampler_are_config_errors():
     model = create_model("ddpm", spec, TINY["ddpm"], seed=0)
     with pytest.raises(ConfigError, match="sampler"):
         model.sample(1, generator=torch.Generator(), sampler="euler")
+
+
+@pytest.mark.parametrize("kind", ["ddpm", "dpm"])
+def test_samplers_clip_their_x0_estimate_to_the_data_range(kind):
+    # (DDIM clips too, but diffusers derives its eps term from the unclipped x_0.)
+    from imagegen.models.diffusion.sampler import make_scheduler
+
+    steps = []
+    for x0 in (1.0, 3.0):  # an x_0 prediction beyond [-1, 1] acts as 1
+        s = make_scheduler(kind, "linear", 100, prediction="sample")
+        s.set_timesteps(4)
+        x_t = torch.zeros(1, 1, 2, 2)
+        g = torch.Generator().manual_seed(0)
+        out = s.step(torch.full_like(x_t, x0), s.timesteps[0], x_t, generator=g)
+        steps.append(out.prev_sample)
+    assert torch.allclose(steps[0], steps[1])
+    assert steps[0].abs().max() > 0

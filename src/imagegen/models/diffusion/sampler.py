@@ -39,9 +39,16 @@ def make_scheduler(
         prediction_type=PREDICTIONS[prediction],
         timestep_spacing="trailing",
     )
+    # Every sampler clips its x_0 estimate to the data range [-1, 1] at each step (DPM-Solver++'s
+    # "thresholding" with a maximum of 1 is that clip); measured on MNIST it lowers FID slightly.
     if kind == "dpm":
         return DPMSolverMultistepScheduler(
-            **common, algorithm_type="dpmsolver++", solver_order=2, lower_order_final=True
+            **common,
+            algorithm_type="dpmsolver++",
+            solver_order=2,
+            lower_order_final=True,
+            thresholding=True,
+            sample_max_value=1.0,
         )
     if kind == "ddim":
         return DDIMScheduler(**common, clip_sample=True, set_alpha_to_one=False)
