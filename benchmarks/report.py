@@ -74,6 +74,7 @@ def main() -> None:
             )
         lines.append("")
     lines += eval_speed_section()
+    lines += classifiers_section()
     lines += ddpm_samplers_section()
     lines += ddpm_recipes_section()
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
@@ -82,6 +83,30 @@ def main() -> None:
 def fid_minutes(r: dict) -> str:
     """Wall time of the FID step (Inception on N generated images, cached reference)."""
     return "-" if "fid_seconds" not in r else f"{r['fid_seconds'] / 60:.1f}"
+
+
+def classifiers_section() -> list[str]:
+    path = ROOT / "benchmarks" / "results" / "classifiers.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    lines = [
+        "## Conditional accuracy: the classifiers",
+        "",
+        f"The small CNN behind `--metrics acc`, trained {r['steps']:,} steps (batch 128) on each",
+        "dataset's training split; accuracy on its held-out split (conditional accuracy is bounded",
+        f"by it, and `imagegen eval` prints it beside). Machine: {r['machine']}; commit",
+        f"{r['commit']}. Command: `{r['command']}`.",
+        "",
+        "| dataset | images | classes | train / test | test accuracy | training time (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for x in r["rows"]:
+        lines.append(
+            f"| {x['dataset']} | {x['shape']} | {x['classes']} | {x['n_train']:,} / "
+            f"{x['n_test']:,} | {x['test_accuracy']:.4f} | {x['train_seconds']:.0f} |"
+        )
+    return lines + [""]
 
 
 def ddpm_samplers_section() -> list[str]:
