@@ -32,6 +32,21 @@ def test_images_labels_keys_rgb_and_class_names(tmp_path: Path) -> None:
     assert ds.labels.tolist() == [1, 0]
 
 
+def test_limit_on_labels_sorted_by_class_is_class_balanced_and_in_source_order(
+    tmp_path: Path,
+) -> None:
+    y = np.repeat([0, 1, 2], 4)  # sorted by class, as some MNIST copies are
+    x = np.arange(12, dtype=np.uint8)[:, None, None].repeat(2, 1).repeat(2, 2)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    ds = load_dataset(str(tmp_path / "d.npz"), limit=5)
+    # first of each class (0, 4, 8), then the second of classes 0 and 1 (1, 5)
+    assert ds.images[:, 0, 0, 0].tolist() == [0, 1, 4, 5, 8]
+    assert ds.labels.tolist() == [0, 0, 1, 1, 2]
+    unlabelled = tmp_path / "u.npz"
+    np.savez(unlabelled, x=x)
+    assert load_dataset(str(unlabelled), limit=5).images[:, 0, 0, 0].tolist() == [0, 1, 2, 3, 4]
+
+
 def test_unlabelled_rgba_and_non_square(tmp_path: Path) -> None:
     x = np.zeros((2, 4, 6, 4), np.uint8)  # transparent black -> white after compositing
     np.savez(tmp_path / "d.npz", x=x)

@@ -80,5 +80,7 @@ def test_real_mnist(real_data: Path) -> None:
     assert counts["0"] == 5923 and counts["9"] == 5949
     test = load_dataset("mnist", "test", data_root=str(real_data), limit=100)
     assert len(test) == 100 and test.labels.max() <= 9
+    # This copy is sorted by class; a limit still takes every class alike.
+    assert np.bincount(test.labels, minlength=10).tolist() == [10] * 10
     b = ds.batch(np.arange(8))
     assert b.x.shape == (8, 1, 28, 28) and b.x.min() >= -1 and b.x.max() <= 1

@@ -176,6 +176,7 @@ def test_other_layouts_run_as_torchscript_and_bf16_is_approximate(tmp_path, monk
     torch.jit.script(_TinyNet()).save(str(path))
     imgs = np.random.default_rng(1).integers(0, 256, size=(3, 8, 8, 3), dtype=np.uint8)
     exact = InceptionFeatures(path).extract(imgs)
+    monkeypatch.setattr(devices, "cpu_bf16_native", lambda: False)
     monkeypatch.setattr(devices, "cpu_bf16_speedup", lambda: 0.01)
     with caplog.at_level("WARNING"):
         approx = InceptionFeatures(path, precision="bf16").extract(imgs)

@@ -200,17 +200,33 @@ def test_lr_warmup_ramps_linearly_and_resume_continues_it(tmp_path):
 def test_bf16_on_a_cpu_that_emulates_it_warns(tmp_path, monkeypatch, caplog):
     from imagegen import devices
 
+    monkeypatch.setattr(devices, "cpu_bf16_native", lambda: False)
     monkeypatch.setattr(devices, "cpu_bf16_speedup", lambda: 0.01)
     ds = halves_dataset()
     model = create_model("vae", ds.spec, TINY["vae"], seed=0)
     with caplog.at_level("WARNING"):
         train(model, ds, tmp_path / "slow", steps=1, batch_size=8, precision="bf16", **FAST)
     assert any("emulated" in r.message and "fp32" in r.message for r in caplog.records)
-    monkeypatch.setattr(devices, "cpu_bf16_speedup", lambda: 3.0)
+    monkeypatch.setattr(devices, "cpu_bf16_native", lambda: True)
     caplog.clear()
     with caplog.at_level("WARNING"):
         train(model, ds, tmp_path / "fast", steps=1, batch_size=8, precision="bf16", **FAST)
     assert not any("emulated" in r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("native", "speedup", "slow"),
+    [(True, 0.01, False), (False, 3.0, True), (None, 0.01, True), (None, 3.0, False)],
+)
+def test_bf16_is_slow_trusts_cpu_flags_and_measures_where_there_are_none(
+    monkeypatch, native, speedup, slow
+):
+    from imagegen import devices
+
+    monkeypatch.setattr(devices, "cpu_bf16_native", lambda: native)
+    monkeypatch.setattr(devices, "cpu_bf16_speedup", lambda: speedup)
+    assert devices.bf16_is_slow(torch.device("cpu")) is slow
+    assert devices.bf16_is_slow(torch.device("meta")) is False
 
 
 def test_periodic_kid_is_logged_and_plotted(tmp_path, monkeypatch):

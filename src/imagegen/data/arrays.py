@@ -57,8 +57,6 @@ def load_npz(path: Path, opts: LoadOptions, *, name: str | None = None) -> Image
             f"cannot read {path} as .npz ({reason}): save it with numpy.savez of plain uint8 arrays"
         ) from None
     _check_images(x, x_key, path)
-    n = opts.take(len(x))
-    images, notes = _to_rgb_or_gray(x[:n])
     labels = None
     class_names: list[str] = []
     if y_all is not None:
@@ -67,7 +65,6 @@ def load_npz(path: Path, opts: LoadOptions, *, name: str | None = None) -> Image
                 f"{path}: {y_key!r} has {len(y_all)} labels for {len(x)} images in {x_key!r}: save one label per image"
             )
         y_all = _check_labels(y_all, y_key, path)
-        labels = y_all[:n]
         k = int(y_all.max()) + 1
         class_names = (
             [str(c) for c in np.atleast_1d(names).tolist()]
@@ -78,6 +75,10 @@ def load_npz(path: Path, opts: LoadOptions, *, name: str | None = None) -> Image
             raise DataError(
                 f"{path}: label {k - 1} but only {len(class_names)} class_names: add the missing names"
             )
+    keep = opts.select(y_all, len(x))
+    images, notes = _to_rgb_or_gray(x[keep])
+    if y_all is not None:
+        labels = y_all[keep]
     return finalize(
         images,
         opts,

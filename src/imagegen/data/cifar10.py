@@ -106,13 +106,13 @@ def _load_batches(folder: Path, opts: LoadOptions) -> ImageDataset:
         if want is not None and sum(len(a) for a in xs) >= want:
             break
     x, y = np.concatenate(xs), np.concatenate(ys)
-    n = opts.take(len(x))
+    keep = opts.select(y, len(x))
     return finalize(
-        np.ascontiguousarray(x[:n]),
+        np.ascontiguousarray(x[keep]),
         opts,
         name=NAME,
         split=opts.split,
         source=f"{folder} (python batches)",
-        labels=y[:n],
+        labels=y[keep],
         class_names=CLASS_NAMES,
     )

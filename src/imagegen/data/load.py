@@ -58,8 +58,9 @@ def load_dataset(
             of the most common size; shapes: 32).
         channels: 1 or 3 to convert; None keeps the source's (folders: 1 only if all are gray).
         data_root: folder of named datasets; default ``$IMAGEGEN_DATA`` or ``~/.cache/imagegen/data``.
-        limit: keep only the first ``limit`` images in the source's order (deterministic;
-            class folders are interleaved so the prefix is balanced).
+        limit: keep only ``limit`` images, deterministically and class-balanced where there are
+            labels (class folders are read interleaved; labelled arrays such as MNIST take the
+            first images of each class in turn, even when the file is sorted by class).
         on_error: "skip" unreadable image files with one warning, or "raise" on the first.
         seed: seed for procedural datasets (``shapes``); ignored by the others.
 

@@ -79,13 +79,13 @@ def _load_idx(images_path: Path, labels_path: Path, opts: LoadOptions) -> ImageD
         raise DataError(
             f"{labels_path} has label {int(y.max())} (MNIST labels are 0..9): download it again"
         )
-    n = opts.take(len(x))
+    keep = opts.select(y, len(x))
     return finalize(
-        x[:n, :, :, None],
+        x[keep][:, :, :, None],
         opts,
         name=NAME,
         split=opts.split,
         source=f"{images_path.parent} (IDX)",
-        labels=np.asarray(y[:n], dtype=np.int64),
+        labels=np.asarray(y[keep], dtype=np.int64),
         class_names=CLASS_NAMES,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from imagegen.errors import DataError
 
 SPLITS = ("train", "test")
@@ -19,7 +21,8 @@ class LoadOptions:
         split: "train" or "test".
         resolution: target height == width in pixels, or None for the source's own size.
         channels: 1 or 3, or None for the source's own channel count.
-        limit: keep only the first ``limit`` images (in the source's order), or None for all.
+        limit: keep only ``limit`` images, or None for all: the first in the source's order, or
+            for labelled arrays a class-balanced choice (see :meth:`select`).
         on_error: "skip" unreadable image files (one warning) or "raise" a DataError.
         seed: seed of procedural datasets (``shapes``); other sources ignore it.
     """
@@ -50,6 +53,23 @@ class LoadOptions:
     def take(self, n: int) -> int:
         """How many of ``n`` available images to keep under ``limit``."""
         return n if self.limit is None else min(n, self.limit)
+
+    def select(self, labels: np.ndarray | None, n: int) -> np.ndarray:
+        """Indices (ascending, so in source order) of the images ``limit`` keeps of ``n``.
+
+        Unlabelled: the first ``limit``. Labelled: the first image of each class, then the second
+        of each, ... (the order a labelled folder is read in), so a limit is class-balanced even
+        where the source is sorted by class, as some MNIST copies are.
+        """
+        k = self.take(n)
+        if labels is None or k == n:
+            return np.arange(k)
+        labels = np.asarray(labels[:n])
+        by_class = np.argsort(labels, kind="stable")  # class by class, source order within
+        first = np.searchsorted(labels[by_class], labels[by_class], side="left")
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_class] = np.arange(n) - first  # i-th image of its class
+        return np.sort(np.lexsort((labels, rank))[:k])  # by rank, then class
 
 
 def _is_int(v: object) -> bool:
