@@ -180,16 +180,16 @@ def eval_speed_section() -> list[str]:
         minutes = r["fid_seconds"] / 60
         lines += [
             "",
-            f"FID-{r['fid_n']:,} end to end (first {r['fid_n']:,} MNIST training images against",
-            f"the cached MNIST test statistics, default path): {minutes:.1f} minutes; "
+            f"FID-{r['fid_n']:,} end to end ({r['fid_n']:,} MNIST training images, class-balanced,",
+            f"against the cached MNIST test statistics, default path): {minutes:.1f} minutes; "
             f"FID {r['fid_train_vs_test']:.3f}.",
         ]
     for a in r.get("approximate", []):
         lines += [
             "",
-            f"FID deviation of the approximate {a['mode']} mode: {a['n']:,} images against the first",
-            f"{a['n']:,} MNIST test images, exact features on both sides vs {a['mode']} features on",
-            "both sides.",
+            f"FID deviation of the approximate {a['mode']} mode: {a['n']:,} MNIST training images",
+            f"against {a['n']:,} MNIST test images (both class-balanced), exact features on both",
+            f"sides vs {a['mode']} features on both sides.",
             "",
             "| set | FID exact | FID approximate | deviation | relative |",
             "|---|---|---|---|---|",
