@@ -75,6 +75,24 @@ def test_uniform_weighting_is_the_simple_loss():
     assert torch.equal(model.loss_weight(torch.tensor([0, 50, 99])), torch.ones(3))
 
 
+def test_lognormal_t_sampling_draws_ln_sigma_from_the_normal_it_names():
+    """t is the step whose sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) is next above the draw."""
+    cfg = {**TINY["ddpm"], "timesteps": 1000, "t_sampling": "lognormal", "p_mean": -0.5, "p_std": 0.7}
+    model = create_model("ddpm", DataSpec("t", 1, 8, 0), cfg, seed=0)
+    t = model.sample_t(200_000, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert t.dtype == torch.int64 and t.min() >= 0 and t.max() <= 999
+    ab = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64), 0)
+    ln_sigma = (0.5 * ((1 - ab) / ab).log())[t]
+    # adjacent steps differ by < 0.02 in ln sigma where this normal has its mass
+    assert abs(ln_sigma.mean().item() - (-0.5)) < 0.02
+    assert abs(ln_sigma.std().item() - 0.7) < 0.02
+    uniform = create_model("ddpm", DataSpec("t", 1, 8, 0), {**TINY["ddpm"], "timesteps": 1000}, seed=0)
+    t_u = uniform.sample_t(200_000, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert abs(t_u.double().mean().item() - 499.5) < 3
+    with pytest.raises(ConfigError, match="t_sampling"):
+        create_model("ddpm", DataSpec("t", 1, 8, 0), {**TINY["ddpm"], "t_sampling": "beta"})
+
+
 @pytest.mark.parametrize("prediction", ["epsilon", "v", "sample"])
 def test_every_sampler_runs_for_every_prediction(prediction):
     cfg = {**TINY["ddpm"], "prediction": prediction}

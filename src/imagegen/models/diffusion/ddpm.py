@@ -55,6 +55,14 @@ class DDPMConfig(ModelConfig):
         loss_weighting: "uniform" (L_simple) or "min_snr" (w = min(SNR_t, gamma) / SNR_t for
             epsilon, rescaled for the other predictions so all weight x_0 errors alike).
         snr_gamma: gamma of Min-SNR weighting.
+        t_sampling: how training draws t: "uniform" over 1..T (Ho et al.), or "lognormal": the t
+            whose sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) is nearest to a draw of
+            ln sigma ~ N(p_mean, p_std^2) (Karras et al. 2022, Sec. 5), which spends the steps on
+            the middle noise levels where the loss can still fall instead of the near-pure-noise
+            and near-clean ends. With v prediction and uniform weighting that is EDM's training
+            loss for sigma_data = 1 (its weight on ||D - x_0||^2 is 1 + SNR).
+        p_mean: mean of ln sigma for "lognormal".
+        p_std: standard deviation of ln sigma for "lognormal".
         sampler: default sampler, "ddpm" (ancestral), "ddim" or "dpm" (DPM-Solver++ 2M).
         sample_steps: default number of sampling steps.
         conditional: class-conditional through the UNet's class embedding.
@@ -71,6 +79,9 @@ class DDPMConfig(ModelConfig):
     prediction: Literal["epsilon", "v", "sample"] = "epsilon"
     loss_weighting: Literal["uniform", "min_snr"] = "uniform"
     snr_gamma: float = 5.0
+    t_sampling: Literal["uniform", "lognormal"] = "uniform"
+    p_mean: float = -1.2
+    p_std: float = 1.2
     sampler: Literal["ddpm", "ddim", "dpm"] = "ddim"
     sample_steps: int = 50
     conditional: bool = False
@@ -92,6 +103,8 @@ class DDPMConfig(ModelConfig):
         check_choice("DDPMConfig", "prediction", self.prediction, tuple(PREDICTIONS))
         check_choice("DDPMConfig", "loss_weighting", self.loss_weighting, ("uniform", "min_snr"))
         check_range("DDPMConfig", "snr_gamma", self.snr_gamma, 1e-3)
+        check_choice("DDPMConfig", "t_sampling", self.t_sampling, ("uniform", "lognormal"))
+        check_range("DDPMConfig", "p_std", self.p_std, 1e-3)
         check_choice("DDPMConfig", "sampler", self.sampler, SAMPLERS)
         check_range("DDPMConfig", "sample_steps", self.sample_steps, 1, self.timesteps)
         check_range("DDPMConfig", "lr", self.lr, 0.0, 1.0)
@@ -142,6 +155,8 @@ class DDPM(GenerativeModel):
         alpha_bar = self.noise_scheduler.alphas_cumprod.float()
         # SNR_t = alpha_bar_t / (1 - alpha_bar_t) (Kingma et al. 2021); a buffer so .to() moves it.
         self.register_buffer("snr", alpha_bar / (1 - alpha_bar), persistent=False)
+        # ln sigma_t = -ln(SNR_t) / 2, increasing in t (what "lognormal" t sampling searches)
+        self.register_buffer("log_sigma", -0.5 * self.snr.log(), persistent=False)
 
     @property
     def conditional(self) -> bool:
@@ -181,10 +196,19 @@ class DDPM(GenerativeModel):
             return clipped / (snr + 1)
         return clipped
 
+    def sample_t(self, b: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        """Training timesteps, shape (B,) int64 in [0, T), drawn by ``config.t_sampling``."""
+        c = self.config
+        if c.t_sampling == "uniform":
+            return torch.randint(0, c.timesteps, (b,), generator=generator, device=device)
+        ln_sigma = c.p_mean + c.p_std * torch.randn(b, generator=generator, device=device)
+        log_sigma = self.log_sigma.to(device)
+        return torch.searchsorted(log_sigma, ln_sigma).clamp(max=c.timesteps - 1)
+
     def loss(self, phase: str, batch: Batch, generator: torch.Generator) -> StepOutput:
         x_0 = batch.x
         b = x_0.shape[0]
-        t = torch.randint(0, self.config.timesteps, (b,), generator=generator, device=x_0.device)
+        t = self.sample_t(b, generator, x_0.device)
         eps = torch.randn(x_0.shape, generator=generator, device=x_0.device)
         x_t = self.noise_scheduler.add_noise(x_0, eps, t)  # Eq. 4 of Ho et al.
         y = batch.y if self.conditional else None
