@@ -1,6 +1,6 @@
 """Benchmark: DDPM training recipes on MNIST at a fixed number of steps, FID-1k at checkpoints.
 
-    python benchmarks/ddpm_recipes.py RECIPE [RECIPE ...] [--n 1000] [--sampler dpm:20]
+    python benchmarks/ddpm_recipes.py RECIPE [RECIPE ...] [--n 1000] [--sampler dpm:20] [--reuse]
 
 Recipes are named in benchmarks/configs/ddpm_recipes.yaml (model config, train config, steps,
 checkpoints to score). Each trains on the 60,000 MNIST training images for its number of steps
@@ -36,7 +36,6 @@ def run_recipe(name: str, recipe: dict, args: argparse.Namespace) -> dict:
     test = ig.load_dataset("mnist", split="test", data_root=args.data_root)
     model = ig.create_model("ddpm", train.spec, recipe["model"], seed=0)
     out = Path(args.out) / f"recipe_{name}"
-    shutil.rmtree(out, ignore_errors=True)
     steps = int(recipe["steps"])
     cfg = ig.TrainConfig.from_dict(
         {
@@ -50,7 +49,13 @@ def run_recipe(name: str, recipe: dict, args: argparse.Namespace) -> dict:
         }
     )
     t0 = time.time()
-    ig.train(model, train, out, cfg, progress=False)
+    if args.reuse:  # score the run trained earlier with another sampler
+        last = sorted((out / "checkpoints").glob("step_*/state.json"))[-1]
+        train_s = json.loads(last.read_text())["elapsed"]
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        ig.train(model, train, out, cfg, progress=False)
+        train_s = time.time() - t0
     res = {
         "recipe": name,
         "commit": COMMIT_AT_START,
@@ -58,16 +63,17 @@ def run_recipe(name: str, recipe: dict, args: argparse.Namespace) -> dict:
         "model": recipe["model"],
         "train": recipe.get("train", {}),
         "steps": steps,
-        "train_seconds": round(time.time() - t0),
+        "train_seconds": round(train_s),
         "sampler": args.sampler,
         "n": args.n,
         "fid": {},
     }
-    sampler, k = args.sampler.split(":")
+    sampler, k, *spacing = args.sampler.split(":")  # KIND:STEPS[:SPACING]
+    options = {"spacing": spacing[0]} if spacing else {}
     for step in recipe.get("eval_at", [steps]):
         for ema in (True, False) if step == steps else (True,):
             run = ig.load_run(out, checkpoint=f"step_{step:07d}", ema=ema)
-            images = run.sample(args.n, seed=1, sampler=sampler, steps=int(k))
+            images = run.sample(args.n, seed=1, sampler=sampler, steps=int(k), **options)
             key = f"{step}" + ("" if ema else " raw")
             res["fid"][key] = round(ig.evaluate(images, test)["fid"], 2)
             save_png(
@@ -85,7 +91,8 @@ def main() -> None:
     )
     p.add_argument("recipes", nargs="+")
     p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--sampler", default="dpm:20")
+    p.add_argument("--sampler", default="dpm:20", help="KIND:STEPS[:SPACING], e.g. dpm:20:karras")
+    p.add_argument("--reuse", action="store_true", help="score the run in --out, do not train")
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     args = p.parse_args()

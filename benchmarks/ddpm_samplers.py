@@ -1,9 +1,10 @@
 """Benchmark: one trained DDPM run, FID-N per sampler and step count.
 
     python benchmarks/ddpm_samplers.py --run benchmarks/out/mnist_ddpm \
-        --samplers dpm:20,dpm:50,ddim:50,ddpm:100 --n 1000
+        --samplers dpm:20,dpm:20:karras,dpm:50,ddim:50,ddpm:100 --n 1000
 
-Samples ``--n`` images (EMA weights, seed 1) from the run with each ``KIND:STEPS`` and scores them
+Samples ``--n`` images (EMA weights, seed 1) from the run with each ``KIND:STEPS[:SPACING]`` (the
+spacing, "trailing" or "karras", defaults to the model's ``sample_spacing``) and scores them
 with FID against the MNIST test set, timing the sampling. FID-1k is biased upwards against FID-10k:
 compare the rows with each other only. Writes benchmarks/results/ddpm_samplers.json (rows of
 earlier runs on the same checkpoint are kept, each with its commit); report.py renders it into
@@ -41,15 +42,17 @@ def main() -> None:
     run = ig.load_run(args.run)
     rows = []
     for spec in args.samplers.split(","):
-        kind, steps = spec.split(":")
+        kind, steps, *spacing = spec.split(":")  # KIND:STEPS[:SPACING]
+        options = {"spacing": spacing[0]} if spacing else {}
         t = time.perf_counter()
-        images = run.sample(args.n, seed=1, sampler=kind, steps=int(steps))
+        images = run.sample(args.n, seed=1, sampler=kind, steps=int(steps), **options)
         sample_s = time.perf_counter() - t
         fid = ig.evaluate(images, test, metrics=["fid"])["fid"]
         rows.append(
             {
                 "sampler": kind,
                 "steps": int(steps),
+                **options,
                 "fid": round(fid, 2),
                 "sample_images_per_second": round(args.n / sample_s, 1),
                 "commit": COMMIT_AT_START,
@@ -60,8 +63,12 @@ def main() -> None:
     if dest.is_file():  # keep the other rows measured on the same checkpoint
         old = json.loads(dest.read_text())
         if (old["run"], old["run_step"], old["n"]) == (args.run, run.step, args.n):
-            done = {(r["sampler"], r["steps"]) for r in rows}
-            rows = [r for r in old["rows"] if (r["sampler"], r["steps"]) not in done] + rows
+
+            def key(r):
+                return r["sampler"], r["steps"], r.get("spacing")
+
+            done = {key(r) for r in rows}
+            rows = [r for r in old["rows"] if key(r) not in done] + rows
     rec = {
         "benchmark": "ddpm_samplers",
         "run": args.run,

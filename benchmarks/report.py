@@ -126,7 +126,8 @@ def ddpm_samplers_section() -> list[str]:
     ]
     for row in r["rows"]:
         lines.append(
-            f"| {row['sampler']} | {row['steps']} | {row['fid']:.2f} | "
+            f"| {row['sampler']}{' ' + row['spacing'] if 'spacing' in row else ''} | "
+            f"{row['steps']} | {row['fid']:.2f} | "
             f"{row['sample_images_per_second']:.0f} | {row.get('commit', r['commit'])} |"
         )
     return lines + [""]

@@ -101,6 +101,19 @@ def test_resume_with_other_settings_lists_the_differences(tmp_path):
         train(other, ds, run, steps=4, batch_size=4, resume=True, **FAST)
 
 
+def test_allow_changes_resumes_with_new_settings_and_records_them(tmp_path, caplog):
+    ds = halves_dataset()
+    run = train(create_model("vae", ds.spec, TINY["vae"], seed=0), ds, tmp_path / "r", steps=2,
+                batch_size=8, **FAST)  # fmt: skip
+    other = create_model("vae", ds.spec, {**TINY["vae"], "beta": 2.0})
+    train(other, ds, run, steps=4, batch_size=8, resume=True, allow_changes=True, **FAST)
+    assert "resuming" in caplog.text and "model.beta 1.0 != 2.0" in caplog.text
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model_config"]["beta"] == 2.0
+    assert cfg["changes"] == [{"step": 2, "diffs": ["model.beta 1.0 != 2.0"]}]
+    assert load_run(run).step == 4
+
+
 def test_existing_run_is_not_overwritten(tmp_path):
     ds = halves_dataset()
     run = train(
@@ -254,3 +267,48 @@ def test_periodic_kid_is_logged_and_plotted(tmp_path, monkeypatch):
     assert [r["step"] for r in evals] == [3, 6]
     assert all(np.isfinite(r["eval/kid"]) for r in evals)
     assert (run / "eval.png").is_file()
+
+
+def test_the_best_checkpoint_by_the_periodic_metric_outlives_keep_last(tmp_path, monkeypatch):
+    import imagegen.metrics as metrics
+    from imagegen.cli.main import main as cli_main
+    from imagegen.training import checkpoint as ckpt
+
+    scores = iter([3.0, 1.0, 2.0, 5.0])  # the check at step 4 is the best
+    monkeypatch.setattr(metrics, "evaluate", lambda *a, **k: {"kid": next(scores)})
+    ds = halves_dataset()
+    model = create_model("vae", ds.spec, TINY["vae"], seed=0)
+    kw = {**FAST, "ckpt_every": 2, "keep_last": 1}
+    run = train(
+        model, ds, tmp_path / "run", steps=8, batch_size=8, eval_every=2, eval_data=ds, **kw
+    )
+    best = ckpt.read_best(run / "checkpoints")
+    assert best == {"name": "step_0000004", "metric": "kid", "value": 1.0, "step": 4}
+    names = [p.name for p in ckpt.list_checkpoints(run / "checkpoints")]
+    assert names == ["step_0000004", "step_0000008"]
+    assert load_run(run, checkpoint="step_0000004").step == 4
+    with pytest.raises(SystemExit) as e:
+        cli_main(["runs", str(tmp_path)])
+    assert e.value.code == 0
+
+
+def test_runs_lists_each_run_with_its_step_and_metrics(tmp_path, capsys):
+    from imagegen.cli.main import main as cli_main
+
+    ds = halves_dataset()
+    for name in ("vae", "dcgan"):
+        train(create_model(name, ds.spec, TINY[name], seed=0), ds, tmp_path / "runs" / name,
+              steps=3, batch_size=8, **FAST)  # fmt: skip
+    (tmp_path / "runs" / "not_a_run").mkdir()
+    with pytest.raises(SystemExit) as e:
+        cli_main(["runs", str(tmp_path / "runs")])
+    assert e.value.code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert (
+        "dcgan on halves  step 3  24 images" in lines[0] and " D=" in lines[0] and " G=" in lines[0]
+    )
+    assert "vae on halves  step 3  24 images" in lines[1] and "elbo=" in lines[1]
+    with pytest.raises(SystemExit) as e:
+        cli_main(["runs", str(tmp_path / "empty")])
+    assert e.value.code == 2

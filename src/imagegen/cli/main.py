@@ -113,6 +113,11 @@ def data_download(name: str, data_root: str | None) -> None:
     "--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint."
 )
 @click.option(
+    "--allow-changes",
+    is_flag=True,
+    help="With --resume: continue although model, data or key training settings changed.",
+)
+@click.option(
     "--eval-n", type=int, default=None, help="Generated images for the final FID (0: none)."
 )
 @click.option("--seed", type=int, default=None)
@@ -127,6 +132,7 @@ def train(
     config_file,
     sets,
     resume,
+    allow_changes,
     eval_n,
     seed,
     data_root,
@@ -154,7 +160,17 @@ def train(
     if minutes is not None and steps is None:
         settings["train"]["steps"] = None
     out = out or f"runs/{model}-{Path(data_name).stem}"
-    path = run_training(model, data_name, out, settings, resume=resume, data_root=data_root)
+    if allow_changes and not resume:
+        raise click.UsageError("--allow-changes only applies with --resume")
+    path = run_training(
+        model,
+        data_name,
+        out,
+        settings,
+        resume=resume,
+        allow_changes=allow_changes,
+        data_root=data_root,
+    )
     click.echo(f"run folder: {path}")
     for name in ("samples.png", "loss.png", "eval.json", "report.html"):
         if (path / name).exists():
@@ -342,6 +358,28 @@ def compare(results, force) -> None:
     for k in keys:
         cells = [row.get(k, "-").rjust(w) for row, w in zip(table, widths, strict=True)]
         click.echo(f"{k:{kw}s}  " + "  ".join(cells))
+
+
+@cli.command()
+@click.argument("root", default="runs")
+def runs(root: str) -> None:
+    """List the runs under ROOT (default ./runs): step, images, time, last losses, metrics."""
+    from imagegen.errors import RunError
+    from imagegen.training.run_index import find_runs, summarize_run
+
+    found = find_runs(root)
+    if not found:
+        raise RunError(f"no runs under {root}: give the folder your --out runs are in")
+    for path in found:
+        r = summarize_run(path)
+        losses = " ".join(f"{k.split('/')[-1]}={v:.4g}" for k, v in r["losses"].items())
+        metrics = " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["metrics"].items()
+        )
+        click.echo(
+            f"{r['run']}  {r['model']} on {r['data']}  step {r['step']}  {r['images']} images  "
+            f"{r['minutes']} min  {losses}  {metrics}".rstrip()
+        )
 
 
 @cli.command()

@@ -44,6 +44,7 @@ def run_training(
     settings: dict[str, dict[str, Any]],
     *,
     resume: bool = False,
+    allow_changes: bool = False,
     data_root: str | None = None,
     progress: bool = True,
 ) -> Path:
@@ -60,7 +61,16 @@ def run_training(
             eval_data = _load_data(data_name, "test", settings["data"], data_root)
         except DataError:
             eval_data = data
-    return train(model, data, out, cfg, resume=resume, progress=progress, eval_data=eval_data)
+    return train(
+        model,
+        data,
+        out,
+        cfg,
+        resume=resume,
+        allow_changes=allow_changes,
+        progress=progress,
+        eval_data=eval_data,
+    )
 
 
 def _check_n(n: int, what: str = "--n") -> None:

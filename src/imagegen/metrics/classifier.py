@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from imagegen.data.base import ImageDataset
 from imagegen.errors import ImagegenError
+from imagegen.safe_weights import load_into, read_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +217,10 @@ def dataset_classifier(
             if meta.get("key") != key:
                 raise ValueError("key mismatch")
             net = SmallCNN(spec.channels, spec.resolution, spec.num_classes)
-            net.load_state_dict(load_file(str(weights)))
+            load_into(net, read_safetensors(weights), weights)
             log.info("classifier from cache %s", weights)
             return TrainedClassifier(net.eval(), float(meta["test_accuracy"]), meta)
-        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
+        except (OSError, ValueError, KeyError, ImagegenError) as e:
             log.warning("ignoring unreadable classifier cache %s (%s); retraining", weights, e)
     log.info("training a %s classifier (%d steps) for conditional accuracy", spec.name, steps)
     clf = train_classifier(train, test, steps=steps, seed=seed, progress=progress)

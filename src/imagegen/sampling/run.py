@@ -15,6 +15,7 @@ from imagegen.data.base import DataSpec
 from imagegen.errors import RunError
 from imagegen.models.base import GenerativeModel
 from imagegen.models.registry import create_model
+from imagegen.safe_weights import load_into
 from imagegen.sampling.generate import generate
 from imagegen.training import checkpoint as ckpt
 from imagegen.training.run_dir import read_config
@@ -94,13 +95,7 @@ def load_run(
     except KeyError as e:
         raise RunError(f"{path / 'config.json'} lacks {e}: the run folder is damaged") from None
     name = "ema" if ema and (found / "ema.safetensors").is_file() else "model"
-    try:
-        model.load_state_dict(ckpt.load_tensors(found, name))
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise RunError(
-            f"weights in {found} do not fit model '{cfg['model']}' ({first}): the run folder is damaged"
-        ) from None
+    load_into(model, ckpt.load_tensors(found, name), found / f"{name}.safetensors")
     step = int(json.loads((found / "state.json").read_text())["step"])
     model.to(device).eval()
     return Run(path=path, config=cfg, model=model, step=step)

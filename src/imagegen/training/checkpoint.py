@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from imagegen.errors import RunError
+from imagegen.safe_weights import read_safetensors
 
 log = logging.getLogger(__name__)
 PREFIX = "step_"
@@ -106,12 +107,20 @@ def save_checkpoint(
     Returns:
         the committed checkpoint directory.
     """
+    for name, tensors in files.items():
+        bad = [k for k, v in tensors.items() if v.is_floating_point() and not v.isfinite().all()]
+        if bad:
+            raise RunError(
+                f"not writing the checkpoint of step {step}: {name} has non-finite values in "
+                f"{', '.join(bad[:3])}; the last good checkpoint is kept (lower the learning rate)"
+            )
     ckpt_root.mkdir(parents=True, exist_ok=True)
     final = ckpt_root / f"{PREFIX}{step:07d}"
     tmp = ckpt_root / f".tmp-{final.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
+    old = None
     try:
         for name, tensors in files.items():
             save_file(tensors, str(tmp / f"{name}.safetensors"))
@@ -123,15 +132,44 @@ def save_checkpoint(
         write_json(tmp / "manifest.json", {"step": step, "files": manifest})
         _fsync(tmp)
         if final.exists():  # same step saved twice (e.g. the end of a resumed run)
-            shutil.rmtree(final)
+            # moved aside, not deleted, so a kill between the two renames leaves it loadable
+            old = ckpt_root / f".tmp-old-{final.name}-{os.getpid()}"
+            os.replace(final, old)
         os.replace(tmp, final)
         _fsync(ckpt_root)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not final.exists():
+            os.replace(old, final)
         raise
+    best = (read_best(ckpt_root) or {}).get("name")
     for old in list_checkpoints(ckpt_root)[:-keep_last]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.name != best:  # the best-by-metric checkpoint outlives keep_last
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in ckpt_root.glob(".tmp-*"):  # left by a process killed mid-write
+        shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+BEST = "best.json"
+
+
+def write_best(ckpt_root: Path, path: Path, metric: str, value: float, step: int) -> None:
+    """Record committed checkpoint ``path`` as the best by ``metric`` (lower is better)."""
+    write_json(
+        ckpt_root / BEST, {"name": path.name, "metric": metric, "value": value, "step": step}
+    )
+
+
+def read_best(ckpt_root: Path) -> dict[str, Any] | None:
+    """The best-by-metric record ({"name", "metric", "value", "step"}) if it is still on disk."""
+    try:
+        best = json.loads((ckpt_root / BEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return best if (ckpt_root / str(best.get("name")) / "manifest.json").is_file() else None
 
 
 def list_checkpoints(ckpt_root: Path) -> list[Path]:
@@ -169,14 +207,28 @@ def load_tensors(path: Path, name: str) -> dict[str, torch.Tensor]:
         raise RunError(
             f"checkpoint {path} has no {f.name}: it is incomplete; delete it to use an older one"
         )
-    try:
-        return load_file(str(f))
-    except Exception as e:  # safetensors raises its own error types for malformed files
-        raise RunError(
-            f"cannot read {f} ({e}): the file is corrupt; delete {path} to use an older checkpoint"
-        ) from None
+    return read_safetensors(f)
 
 
 def latest_checkpoint(ckpt_root: Path) -> Path | None:
+    """The newest checkpoint whose files match their manifest (older ones when it is damaged)."""
     found = list_checkpoints(ckpt_root)
-    return found[-1] if found else None
+    names = {p.name for p in found}
+    for p in ckpt_root.glob(f".tmp-old-{PREFIX}*") if ckpt_root.is_dir() else []:
+        if _name_of(p) not in names and (p / "manifest.json").is_file():
+            found.append(p)  # moved aside by a save of the same step that was killed midway
+    for path in sorted(found, key=lambda p: _name_of(p), reverse=True):
+        try:
+            verify_checkpoint(path)
+        except RunError as e:
+            log.warning("skipping damaged checkpoint: %s", e)
+            continue
+        return path
+    return None
+
+
+def _name_of(path: Path) -> str:
+    """step_XXXXXXX of a checkpoint directory, also of one moved aside (.tmp-old-NAME-PID)."""
+    if path.name.startswith(".tmp-old-"):
+        return path.name.removeprefix(".tmp-old-").rsplit("-", 1)[0]
+    return path.name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import signal
 import time
 from pathlib import Path
@@ -21,12 +22,20 @@ from imagegen import devices
 from imagegen.data.base import ImageDataset
 from imagegen.errors import ConfigError, ImagegenError, RunError
 from imagegen.models.base import GenerativeModel
+from imagegen.safe_weights import load_into
 from imagegen.sampling.generate import generate
 from imagegen.training import checkpoint as ckpt
 from imagegen.training.config import TrainConfig
 from imagegen.training.ema import EMA
 from imagegen.training.logger import MetricsLogger
-from imagegen.training.run_dir import CONFIG, describe_now, prepare_new, read_config, versions
+from imagegen.training.run_dir import (
+    CONFIG,
+    check_writable,
+    describe_now,
+    prepare_new,
+    read_config,
+    versions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +91,8 @@ def _resume_mismatches(
             f"data fingerprint {saved.get('data', {}).get('fingerprint')} != {data.fingerprint}"
         )
     defaults = TrainConfig().to_dict()  # keys that older runs did not record take the default
-    for k in ("batch_size", "seed", "lr_warmup", "precision", "ema_decay", "flip", "channels_last"):
+    keys = ("batch_size", "seed", "lr_warmup", "precision", "ema_decay", "ema_warmup", "flip")
+    for k in (*keys, "channels_last"):
         old = saved.get("train", {}).get(k, defaults[k])
         if old != getattr(cfg, k):
             diffs.append(f"train.{k} {old} != {getattr(cfg, k)}")
@@ -128,6 +138,7 @@ class Trainer:
         self.bad_steps = 0
         self.skipped = 0
         self._stop_signal: int | None = None
+        self._saved_step = -1
         self.eval_data: ImageDataset | None = None  # reference images of periodic checks
 
     @property
@@ -151,25 +162,31 @@ class Trainer:
             optim_meta[name] = m
         files["optim"] = optim_tensors
         files["rng"] = {"torch": torch.get_rng_state(), "gen": self.gen.get_state()}
+        if self.device.type == "cuda":
+            files["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
         state = {
             "step": self.step,
             "images": self.step * self.cfg.batch_size,
             "elapsed": self.elapsed,
             "sampler": self.sampler.state(),
             "skipped": self.skipped,
+            "bad_steps": self.bad_steps,
             "optim": optim_meta,
+            "host_rng": _host_rng_state(),
             "time": describe_now(),
         }
-        return ckpt.save_checkpoint(
+        path = ckpt.save_checkpoint(
             self.out / "checkpoints", self.step, files, state, self.cfg.keep_last
         )
+        self._saved_step = self.step
+        return path
 
     def load(self, path: Path) -> None:
         ckpt.verify_checkpoint(path)
         state = json.loads((path / "state.json").read_text())
-        self.model.load_state_dict(ckpt.load_tensors(path, "model"))
+        load_into(self.model, ckpt.load_tensors(path, "model"), path / "model.safetensors")
         if self.ema is not None:
-            self.ema.model.load_state_dict(ckpt.load_tensors(path, "ema"))
+            load_into(self.ema.model, ckpt.load_tensors(path, "ema"), path / "ema.safetensors")
         optim_tensors = ckpt.load_tensors(path, "optim")
         for name, opt in self.opt.items():
             opt.load_state_dict(
@@ -177,10 +194,15 @@ class Trainer:
             )
         rng = ckpt.load_tensors(path, "rng")
         torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
         self.gen.set_state(rng["gen"])
         self.step = int(state["step"])
         self.elapsed = float(state["elapsed"])
         self.skipped = int(state.get("skipped", 0))
+        self.bad_steps = int(state.get("bad_steps", 0))
+        if "host_rng" in state:
+            _set_host_rng_state(state["host_rng"])
         self.sampler.load(state["sampler"])
 
     # ---- one step --------------------------------------------------------------------------
@@ -287,6 +309,10 @@ class Trainer:
             self.step, self.step * self.cfg.batch_size, self.elapsed, 0.0, {f"eval/{key}": res[key]}
         )
         log.info("step %d: %s %.4g (%d samples)", self.step, key, res[key], len(images))
+        root = self.out / "checkpoints"
+        best = ckpt.read_best(root)
+        if best is None or best["metric"] != key or res[key] < best["value"]:
+            ckpt.write_best(root, self.save(), key, float(res[key]), self.step)
         return time.perf_counter() - t
 
     # ---- the loop --------------------------------------------------------------------------
@@ -304,7 +330,7 @@ class Trainer:
     def run(self, progress: bool = True) -> None:
         from tqdm.auto import tqdm
 
-        logger = MetricsLogger(self.out, tensorboard=True)
+        logger = MetricsLogger(self.out, tensorboard=True, from_step=self.step)
         old_handlers = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -355,6 +381,7 @@ class Trainer:
                     self.cfg.ckpt_every
                     and self.step % self.cfg.ckpt_every == 0
                     and not self._budget_done()
+                    and self._saved_step != self.step
                 ):
                     self.save()
         finally:
@@ -362,7 +389,8 @@ class Trainer:
             logger.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
-        self.save()
+        if self._saved_step != self.step:
+            self.save()
         self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
         self.save_grid(self.out / "samples.png")
         if self._stop_signal is not None:
@@ -371,6 +399,22 @@ class Trainer:
                 self._stop_signal,
                 self.step,
             )
+
+
+def _host_rng_state() -> dict[str, Any]:
+    """Python's and numpy's global RNG states as JSON (a model or augmentation may draw from them)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+        "numpy": [name, keys.tolist(), pos, has_gauss, gauss],
+    }
+
+
+def _set_host_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, g = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, g))
 
 
 def _config_record(model: GenerativeModel, data: ImageDataset, cfg: TrainConfig) -> dict[str, Any]:
@@ -400,6 +444,7 @@ def train(
     config: TrainConfig | None = None,
     *,
     resume: bool = False,
+    allow_changes: bool = False,
     progress: bool = False,
     eval_data: ImageDataset | None = None,
     **overrides: Any,
@@ -414,6 +459,9 @@ def train(
             ``minutes=20``).
         resume: continue the run in ``out`` from its latest checkpoint (same model, data and key
             training settings; the budget may grow).
+        allow_changes: resume even though the model config, data or key training settings differ
+            from the run's (each difference is logged as a warning, and config.json records the
+            new settings); the result is then not the run the first settings would have made.
         progress: show a progress bar on stderr.
         eval_data: reference images for the FID at the end (``eval_n > 0``) and for the periodic
             checks (``eval_every > 0``).
@@ -428,21 +476,29 @@ def train(
     if resume:
         saved = read_config(out)
         diffs = _resume_mismatches(saved, model, data, cfg)
-        if diffs:
+        if diffs and not allow_changes:
             raise RunError(
                 f"cannot resume {out}: it differs in "
                 + "; ".join(diffs)
-                + " (use the original settings or a new --out)"
+                + " (use the original settings, a new --out, or --allow-changes)"
             )
+        for d in diffs:
+            log.warning("resuming %s with a change: %s", out, d)
         last = ckpt.latest_checkpoint(out / "checkpoints")
         if last is None:
             raise RunError(
                 f"{out} has no complete checkpoint to resume from: start a new run with another --out"
             )
+        check_writable(out)
         trainer = Trainer(model, data, out, cfg)
         trainer.load(last)
         log.info("resuming %s from step %d", out, trainer.step)
-        ckpt.write_json(out / CONFIG, {**saved, "train": cfg.to_dict()})
+        record = {**saved, "train": cfg.to_dict()}
+        if diffs:  # what the run is now, and when it changed
+            new = _config_record(model, data, cfg)
+            record.update(model_config=new["model_config"], data=new["data"])
+            record["changes"] = [*saved.get("changes", []), {"step": trainer.step, "diffs": diffs}]
+        ckpt.write_json(out / CONFIG, record)
     else:
         prepare_new(out)
         trainer = Trainer(model, data, out, cfg)  # may raise before anything is written

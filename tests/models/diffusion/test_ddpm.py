@@ -77,7 +77,13 @@ def test_uniform_weighting_is_the_simple_loss():
 
 def test_lognormal_t_sampling_draws_ln_sigma_from_the_normal_it_names():
     """t is the step whose sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) is next above the draw."""
-    cfg = {**TINY["ddpm"], "timesteps": 1000, "t_sampling": "lognormal", "p_mean": -0.5, "p_std": 0.7}
+    cfg = {
+        **TINY["ddpm"],
+        "timesteps": 1000,
+        "t_sampling": "lognormal",
+        "p_mean": -0.5,
+        "p_std": 0.7,
+    }
     model = create_model("ddpm", DataSpec("t", 1, 8, 0), cfg, seed=0)
     t = model.sample_t(200_000, torch.Generator().manual_seed(0), torch.device("cpu"))
     assert t.dtype == torch.int64 and t.min() >= 0 and t.max() <= 999
@@ -86,7 +92,9 @@ def test_lognormal_t_sampling_draws_ln_sigma_from_the_normal_it_names():
     # adjacent steps differ by < 0.02 in ln sigma where this normal has its mass
     assert abs(ln_sigma.mean().item() - (-0.5)) < 0.02
     assert abs(ln_sigma.std().item() - 0.7) < 0.02
-    uniform = create_model("ddpm", DataSpec("t", 1, 8, 0), {**TINY["ddpm"], "timesteps": 1000}, seed=0)
+    uniform = create_model(
+        "ddpm", DataSpec("t", 1, 8, 0), {**TINY["ddpm"], "timesteps": 1000}, seed=0
+    )
     t_u = uniform.sample_t(200_000, torch.Generator().manual_seed(0), torch.device("cpu"))
     assert abs(t_u.double().mean().item() - 499.5) < 3
     with pytest.raises(ConfigError, match="t_sampling"):
@@ -136,14 +144,16 @@ def test_samplers_clip_their_x0_estimate_to_the_data_range(kind):
     assert steps[0].abs().max() > 0
 
 
-@pytest.mark.parametrize("kind", ["ddim", "dpm"])
-def test_deterministic_samplers_land_on_the_data_with_an_exact_denoiser(kind):
+@pytest.mark.parametrize(
+    "kind,spacing", [("ddim", "trailing"), ("dpm", "trailing"), ("dpm", "karras")]
+)
+def test_deterministic_samplers_land_on_the_data_with_an_exact_denoiser(kind, spacing):
     # One data point x0*: the exact eps at x_t is (x_t - sqrt(ab_t) x0*) / sqrt(1 - ab_t), so a
     # deterministic sampler must end on x0* itself, not on a slightly noised x0* (DDIM's last step
     # must go to alpha_bar = 1).
     from imagegen.models.diffusion.sampler import make_scheduler, run_sampler
 
-    s = make_scheduler(kind, "linear", 1000)
+    s = make_scheduler(kind, "linear", 1000, spacing=spacing)
     ab = s.alphas_cumprod
     x0 = torch.linspace(-0.9, 0.9, 16).reshape(1, 1, 4, 4)
 
@@ -154,3 +164,27 @@ def test_deterministic_samplers_land_on_the_data_with_an_exact_denoiser(kind):
     g = torch.Generator().manual_seed(0)
     out = run_sampler(eps, s, (1, 1, 4, 4), 10, g, torch.device("cpu"))
     assert torch.allclose(out, x0, atol=1e-4)
+
+
+def test_karras_spacing_puts_the_dpm_steps_at_lower_noise():
+    """Karras et al. 2022 Eq. 5 (rho = 7): evenly in sigma^(1/7), so for T=1000 linear betas the
+    last steps reach t ~ 0 where trailing spacing stops at t = 99."""
+    model = create_model(
+        "ddpm", DataSpec("t", 1, 8, 0), {**TINY["ddpm"], "timesteps": 1000}, seed=0
+    )
+    from imagegen.models.diffusion.sampler import make_scheduler
+
+    steps = {}
+    for spacing in ("trailing", "karras"):
+        s = make_scheduler("dpm", "linear", 1000, spacing=spacing)
+        s.set_timesteps(10)
+        steps[spacing] = s.timesteps.tolist()
+    assert steps["trailing"][0] == 999 and steps["karras"][0] == 999
+    assert steps["trailing"][-1] == 99 and steps["karras"][-1] < 5 and steps["karras"][-2] < 50
+    a = model.sample(2, generator=torch.Generator().manual_seed(0), sampler="dpm", steps=4)
+    b = model.sample(
+        2, generator=torch.Generator().manual_seed(0), sampler="dpm", steps=4, spacing="karras"
+    )
+    assert a.shape == b.shape and not torch.equal(a, b)
+    with pytest.raises(ConfigError, match="spacing"):
+        model.sample(1, generator=torch.Generator(), spacing="uniform")

@@ -31,6 +31,7 @@ from imagegen.models.diffusion.sampler import (
     PREDICTIONS,
     SAMPLERS,
     SCHEDULES,
+    SPACINGS,
     make_scheduler,
     run_sampler,
 )
@@ -65,6 +66,9 @@ class DDPMConfig(ModelConfig):
         p_std: standard deviation of ln sigma for "lognormal".
         sampler: default sampler, "ddpm" (ancestral), "ddim" or "dpm" (DPM-Solver++ 2M).
         sample_steps: default number of sampling steps.
+        sample_spacing: "trailing" or "karras" step spacing of the "dpm" sampler (see
+            :func:`imagegen.models.diffusion.sampler.make_scheduler`); the other samplers use
+            trailing spacing.
         conditional: class-conditional through the UNet's class embedding.
         lr: Adam learning rate.
     """
@@ -84,6 +88,7 @@ class DDPMConfig(ModelConfig):
     p_std: float = 1.2
     sampler: Literal["ddpm", "ddim", "dpm"] = "ddim"
     sample_steps: int = 50
+    sample_spacing: Literal["trailing", "karras"] = "trailing"
     conditional: bool = False
     lr: float = 2e-4
 
@@ -107,6 +112,7 @@ class DDPMConfig(ModelConfig):
         check_range("DDPMConfig", "p_std", self.p_std, 1e-3)
         check_choice("DDPMConfig", "sampler", self.sampler, SAMPLERS)
         check_range("DDPMConfig", "sample_steps", self.sample_steps, 1, self.timesteps)
+        check_choice("DDPMConfig", "sample_spacing", self.sample_spacing, SPACINGS)
         check_range("DDPMConfig", "lr", self.lr, 0.0, 1.0)
 
 
@@ -218,7 +224,13 @@ class DDPM(GenerativeModel):
         return StepOutput(loss, {"loss/mse": per_image.mean().detach()})
 
     def sample_options(self) -> dict[str, Any]:
-        return {"sampler": self.config.sampler, "steps": self.config.sample_steps, "eta": 0.0}
+        c = self.config
+        return {
+            "sampler": c.sampler,
+            "steps": c.sample_steps,
+            "eta": 0.0,
+            "spacing": c.sample_spacing,
+        }
 
     @torch.no_grad()
     def sample(
@@ -230,6 +242,7 @@ class DDPM(GenerativeModel):
         sampler: str | None = None,
         steps: int | None = None,
         eta: float = 0.0,
+        spacing: str | None = None,
         **options: Any,
     ) -> torch.Tensor:
         device = next(self.parameters()).device
@@ -239,9 +252,10 @@ class DDPM(GenerativeModel):
         k = int(steps or self.config.sample_steps)
         if not 1 <= k <= self.config.timesteps:
             raise ConfigError(f"steps={k} is out of range: use 1..{self.config.timesteps}")
-        scheduler = make_scheduler(
-            kind, self.config.schedule, self.config.timesteps, self.config.prediction
-        )
+        c = self.config
+        spacing = spacing or c.sample_spacing
+        check_choice("sample", "spacing", spacing, SPACINGS)
+        scheduler = make_scheduler(kind, c.schedule, c.timesteps, c.prediction, spacing)
         shape = (n, self.spec.channels, self.spec.resolution, self.spec.resolution)
 
         def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
