@@ -110,16 +110,24 @@ def classifiers_section() -> list[str]:
 
 
 def ddpm_samplers_section() -> list[str]:
-    path = ROOT / "benchmarks" / "results" / "ddpm_samplers.json"
-    if not path.is_file():
-        return []
+    paths = sorted((ROOT / "benchmarks" / "results").glob("ddpm_samplers*.json"))
+    return [line for p in paths for line in _ddpm_samplers_table(p)]
+
+
+def _ddpm_samplers_table(path: Path) -> list[str]:
     r = json.loads(path.read_text())
+    m = r["model_config"]
+    trained = (
+        f"{m.get('prediction', 'epsilon')} prediction, {m.get('loss_weighting', 'uniform')} "
+        f"weighting, {m.get('t_sampling', 'uniform')} t"
+    )
     lines = [
-        "## DDPM: samplers and step counts on one trained run",
+        f"## DDPM: samplers and step counts on one trained run ({trained})",
         "",
-        f"The run at step {r['run_step']}, {r['n']:,} samples (EMA weights, seed 1) per row, FID",
-        "against the MNIST test set. FID-1k is biased upwards against FID-10k: compare rows with",
+        f"`{r['run']}` at step {r['run_step']}, {r['n']:,} samples (EMA weights, seed 1) per row,",
+        "FID against the MNIST test set. FID-1k is biased upwards against FID-10k: compare rows with",
         f"each other only. Machine: {r['machine']}. Command: `{r['command']}`.",
+        *([f"{r['note'][0].upper()}{r['note'][1:]}."] if r.get("note") else []),
         "",
         "| sampler | steps | FID | sampling img/s | commit |",
         "|---|---|---|---|---|",

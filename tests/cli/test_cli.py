@@ -325,7 +325,8 @@ def test_missing_named_dataset_says_where_to_put_it(tmp_path, capsys):
     assert code == 2 and "imagegen data download mnist" in err and err.count("\n") == 1
 
 
-def test_sigint_writes_a_checkpoint_and_the_run_resumes(tmp_path):
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_writes_a_checkpoint_and_the_run_resumes(tmp_path, signame):
     import signal
     import time
 
@@ -355,7 +356,7 @@ def test_sigint_writes_a_checkpoint_and_the_run_resumes(tmp_path):
         time.sleep(0.2)
     while time.time() < deadline and not (out / "metrics.jsonl").read_text().strip():
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     ckpts = sorted((out / "checkpoints").iterdir())
