@@ -88,7 +88,7 @@ def load_run(
         if not (found / "manifest.json").is_file():
             names = ", ".join(p.name for p in ckpt.list_checkpoints(root)) or "none"
             raise RunError(f"checkpoint {checkpoint} not found in {root}: choose one of {names}")
-    ckpt.verify_checkpoint(found)
+        ckpt.verify_checkpoint(found)  # latest_checkpoint has verified the one it returns
     try:
         spec = DataSpec.from_dict(cfg["spec"])
         model = create_model(cfg["model"], spec, cfg["model_config"])

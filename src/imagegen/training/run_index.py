@@ -31,18 +31,15 @@ def find_runs(root: str | Path, max_depth: int = 3) -> list[Path]:
 
 
 def _last_records(path: Path) -> tuple[dict[str, Any], dict[str, float]]:
-    """The last metrics.jsonl record, and the last value of every ``eval/`` key."""
+    """The last metrics.jsonl record with losses, and the last value of every ``eval/`` key."""
+    from imagegen.viz import read_jsonl
+
     last: dict[str, Any] = {}
     evals: dict[str, float] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            evals.update({k: v for k, v in rec.items() if k.startswith("eval/")})
-            if any(k.startswith("loss") for k in rec):
-                last = rec
+    for rec in read_jsonl(path) if path.is_file() else []:
+        evals.update({k: v for k, v in rec.items() if k.startswith("eval/")})
+        if any(k.startswith("loss") for k in rec):
+            last = rec
     return last, evals
 
 

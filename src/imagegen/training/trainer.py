@@ -76,6 +76,19 @@ class EpochSampler:
         self._perm = self._permutation()
 
 
+# training settings a resumed run must keep (they shape the schedule or the numbers)
+RESUME_KEYS = (
+    "batch_size",
+    "seed",
+    "lr_warmup",
+    "precision",
+    "ema_decay",
+    "ema_warmup",
+    "flip",
+    "channels_last",
+)
+
+
 def _resume_mismatches(
     saved: dict[str, Any], model: GenerativeModel, data: ImageDataset, cfg: TrainConfig
 ) -> list[str]:
@@ -91,8 +104,7 @@ def _resume_mismatches(
             f"data fingerprint {saved.get('data', {}).get('fingerprint')} != {data.fingerprint}"
         )
     defaults = TrainConfig().to_dict()  # keys that older runs did not record take the default
-    keys = ("batch_size", "seed", "lr_warmup", "precision", "ema_decay", "ema_warmup", "flip")
-    for k in (*keys, "channels_last"):
+    for k in RESUME_KEYS:
         old = saved.get("train", {}).get(k, defaults[k])
         if old != getattr(cfg, k):
             diffs.append(f"train.{k} {old} != {getattr(cfg, k)}")
