@@ -89,6 +89,44 @@ def test_sample_grid_npz_and_folder(digits_run, tmp_path, capsys):
     ]
 
 
+def test_sample_replay_regenerates_a_grid_and_one_image_of_a_folder(digits_run, tmp_path, capsys):
+    import shutil
+
+    from PIL import Image
+
+    grid, folder = tmp_path / "g.png", tmp_path / "dir"
+    run_cli(capsys, "sample", str(digits_run), "--n", "6", "--seed", "3", "--out", str(grid))
+    run_cli(capsys, "sample", str(digits_run), "--n", "4", "--seed", "3", "--out", str(folder))
+    meta = read_png_metadata(folder / "000002.png")
+    assert meta["index"] == 2 and len(meta["model_hash"]) == 16 and meta["checkpoint"]
+    for png in (grid, folder / "000002.png"):
+        code, out, err = run_cli(capsys, "sample", "--replay", str(png))
+        assert code == 0 and "identical" in out, err
+        replayed = png.with_name(f"{png.stem}.replay.png")
+        np.testing.assert_array_equal(np.asarray(Image.open(replayed)), np.asarray(Image.open(png)))
+    # image 2 of the folder is image 2 of the grid's stream (same seed), drawn alone
+    assert read_png_metadata(folder / "000002.png")["seed"] == read_png_metadata(grid)["seed"]
+
+    # a run whose weights changed since is named as the wrong run, not silently resampled
+    moved = tmp_path / "other"
+    shutil.copytree(digits_run, moved)
+    from imagegen.training import checkpoint as ckpt
+
+    last = ckpt.latest_checkpoint(moved / "checkpoints")
+    manifest = json.loads((last / "manifest.json").read_text())
+    manifest["files"][meta["weights"]] = "0" * 64
+    (last / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = run_cli(capsys, "sample", "--replay", str(grid), str(moved))
+    assert code == 2 and "error:" in err
+
+    plain = tmp_path / "plain.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(plain)
+    code, _, err = run_cli(capsys, "sample", "--replay", str(plain))
+    assert code == 2 and "only PNGs written by `imagegen sample`" in err
+    code, _, err = run_cli(capsys, "sample")
+    assert code == 2 and "--replay" in err
+
+
 def _cheap_features(monkeypatch):
     """The CLI tests check plumbing: a 6-d stand-in for Inception keeps them fast."""
     from imagegen.metrics.inception import InceptionFeatures

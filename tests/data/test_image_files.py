@@ -196,3 +196,29 @@ def test_every_supported_extension_loads(tmp_path: Path) -> None:
     ds = load_dataset(str(tmp_path / "f"), on_error="raise")
     assert len(ds) == len(formats)
     assert int(ds.images.max()) <= 8  # black survives every codec (lossy ones within a few levels)
+
+
+def test_worker_processes_decode_what_this_process_decodes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a folder with corrupt files and a zip with a top folder and a bad member, in 2 processes
+    folder = corrupt_folder(tmp_path / "c")
+    archive = split_zip(tmp_path / "a.zip", top="animals/")
+    for source, split in ((folder, "train"), (archive, "train"), (archive, "test")):
+        here = load_dataset(str(source), split)
+        with caplog.at_level(logging.WARNING, logger="imagegen.data"):
+            caplog.clear()
+            spawned = load_dataset(str(source), split, workers=2)
+        np.testing.assert_array_equal(spawned.images, here.images)
+        assert (spawned.labels is None and here.labels is None) or np.array_equal(
+            spawned.labels, here.labels
+        )
+        if source == folder:  # the skipped files are still reported, once
+            warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            assert len(warnings) == 1 and "3 unreadable" in warnings[0]
+
+
+def test_bad_worker_count_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="workers must be") as err:
+        load_dataset(str(class_folder(tmp_path / "pets")), workers=-1)
+    assert_one_line(str(err.value))

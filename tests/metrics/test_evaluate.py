@@ -236,8 +236,16 @@ def test_inception_score_with_a_user_logits_network(tmp_path, toy_dataset, rando
     path = tmp_path / "logits.pt"
     torch.jit.script(Logits()).save(str(path))
     imgs = random_images(20, seed=16)
+    with pytest.raises(ImagegenError, match="trust_weights=True"):  # TorchScript runs its code
+        evaluate(imgs, toy_dataset(imgs), metrics="is", is_weights=path, cache_dir=tmp_path)
     out = evaluate(
-        imgs, toy_dataset(imgs), metrics="is", is_weights=path, is_splits=2, cache_dir=tmp_path
+        imgs,
+        toy_dataset(imgs),
+        metrics="is",
+        is_weights=path,
+        trust_weights=True,
+        is_splits=2,
+        cache_dir=tmp_path,
     )
     assert 1.0 <= out["is"] <= 3.0 and out["card"]["params"]["is"] == {"splits": 2}
 

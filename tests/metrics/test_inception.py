@@ -96,9 +96,25 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         InceptionFeatures(weights=tmp_path / "nope.pt")
     with pytest.raises(ConfigError, match="resize"):
         InceptionFeatures(resize="nearest")
-    with pytest.raises(ImagegenError, match="TorchScript"):
-        (tmp_path / "junk.pt").write_bytes(b"junk")
-        InceptionFeatures(weights=tmp_path / "junk.pt").extract(np.zeros((1, 8, 8, 3), np.uint8))
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ImagegenError, match="cannot load FID weights"):
+        InceptionFeatures(weights=tmp_path / "junk.pt", trust_weights=True).extract(
+            np.zeros((1, 8, 8, 3), np.uint8)
+        )
+
+
+def test_an_unknown_weights_file_is_refused_before_torch_loads_it(tmp_path, monkeypatch):
+    import torch
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("torch.jit.load ran on an untrusted file")
+
+    monkeypatch.setattr(torch.jit, "load", must_not_load)
+    (tmp_path / "other.pt").write_bytes(b"any TorchScript archive")
+    net = InceptionFeatures(weights=tmp_path / "other.pt")
+    with pytest.raises(ImagegenError, match="not the standard FID Inception-v3 file") as err:
+        net.extract(np.zeros((1, 8, 8, 3), np.uint8))
+    assert "\n" not in str(err.value) and "trust_weights=True" in str(err.value)
 
 
 def test_default_weights_are_the_known_file():
@@ -175,11 +191,11 @@ def test_other_layouts_run_as_torchscript_and_bf16_is_approximate(tmp_path, monk
     path = tmp_path / "tiny.pt"
     torch.jit.script(_TinyNet()).save(str(path))
     imgs = np.random.default_rng(1).integers(0, 256, size=(3, 8, 8, 3), dtype=np.uint8)
-    exact = InceptionFeatures(path).extract(imgs)
+    exact = InceptionFeatures(path, trust_weights=True).extract(imgs)
     monkeypatch.setattr(devices, "cpu_bf16_native", lambda: False)
     monkeypatch.setattr(devices, "cpu_bf16_speedup", lambda: 0.01)
     with caplog.at_level("WARNING"):
-        approx = InceptionFeatures(path, precision="bf16").extract(imgs)
+        approx = InceptionFeatures(path, precision="bf16", trust_weights=True).extract(imgs)
     assert any("emulated" in r.message for r in caplog.records)
     err = np.abs(approx - exact).max() / np.abs(exact).max()
     assert 0 < err < 2e-2  # bf16 rounding: close, not equal

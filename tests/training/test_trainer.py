@@ -210,6 +210,29 @@ def test_lr_warmup_ramps_linearly_and_resume_continues_it(tmp_path):
     assert seen == pytest.approx([base * k / 4 for k in (1, 2, 3, 4)] + [base, base])
 
 
+def test_lr_decay_after_warmup_reaches_the_final_rate_at_the_end_of_the_budget():
+    import math
+
+    from imagegen.training.config import TrainConfig
+    from imagegen.training.trainer import lr_factor
+
+    lin = TrainConfig(steps=104, lr_warmup=4, lr_decay="linear", lr_final=0.1)
+    assert lr_factor(lin, 1, 0.0) == pytest.approx(0.5)  # warm-up: step 1 of 4
+    assert lr_factor(lin, 4, 0.0) == pytest.approx(1.0)  # decay starts after the warm-up
+    assert lr_factor(lin, 54, 0.0) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert lr_factor(lin, 104, 0.0) == pytest.approx(0.1)
+    cos = TrainConfig(steps=100, lr_decay="cosine")
+    assert lr_factor(cos, 25, 0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    # a minutes budget decays by wall time; with both, by whichever is nearer its end
+    timed = TrainConfig(minutes=10, lr_decay="linear")
+    assert lr_factor(timed, 7, 150.0) == pytest.approx(0.75)
+    both = TrainConfig(steps=100, minutes=10, lr_decay="linear")
+    assert lr_factor(both, 10, 300.0) == pytest.approx(0.5)
+    assert lr_factor(TrainConfig(steps=10), 5, 0.0) == 1.0  # constant by default
+    with pytest.raises(ConfigError, match="lr_decay"):
+        TrainConfig(lr_decay="step")
+
+
 def test_bf16_on_a_cpu_that_emulates_it_warns(tmp_path, monkeypatch, caplog):
     from imagegen import devices
 

@@ -118,6 +118,7 @@ def run_eval(
     data_root: str | None = None,
     settings: dict[str, Any] | None = None,
     is_weights: str | None = None,
+    trust_weights: bool = False,
     pictures: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -154,6 +155,7 @@ def run_eval(
         train=train,
         originals=gen.originals,
         is_weights=is_weights,
+        trust_weights=trust_weights,
         cache_dir=None,
         progress=tqdm_callback("features") if progress else None,
         n_ref=n_ref,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -171,6 +172,8 @@ def train(
         allow_changes=allow_changes,
         data_root=data_root,
     )
+    if int(os.environ.get("RANK", "0")):  # under torchrun, rank 0 reports
+        return
     click.echo(f"run folder: {path}")
     for name in ("samples.png", "loss.png", "eval.json", "report.html"):
         if (path / name).exists():
@@ -180,7 +183,7 @@ def train(
 
 
 @cli.command()
-@click.argument("run")
+@click.argument("run", required=False)
 @click.option("--n", "n", type=int, default=64, show_default=True, help="Number of images.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--label", type=int, default=None, help="Class label for conditional models.")
@@ -197,9 +200,23 @@ def train(
     default=None,
     help="grid.png, a folder/ of PNGs, or samples.npz (default RUN/sample.png).",
 )
-def sample(run, n, seed, label, steps, sampler, batch_size, out) -> None:
-    """Sample images from a trained RUN."""
-    from imagegen.cli.workflow import run_sampling
+@click.option(
+    "--replay",
+    default=None,
+    metavar="IMAGE.png",
+    help="Regenerate a PNG this command wrote, from its metadata (RUN: only if the run moved).",
+)
+def sample(run, n, seed, label, steps, sampler, batch_size, out, replay) -> None:
+    """Sample images from a trained RUN (image i of a seed is the same at any --batch-size)."""
+    from imagegen.cli.workflow import run_replay, run_sampling
+
+    if replay:
+        path, diff = run_replay(replay, run, out)
+        verdict = "identical" if diff == 0 else f"differs by up to {diff}/255 per pixel"
+        click.echo(f"wrote {path}: {verdict} to {replay}")
+        return
+    if run is None:
+        raise click.UsageError("give a RUN folder to sample (or --replay IMAGE.png)")
 
     path = run_sampling(
         run,
@@ -260,6 +277,11 @@ def sample(run, n, seed, label, steps, sampler, batch_size, out) -> None:
 @click.option(
     "--is-weights", default=None, help="TorchScript logits network for the Inception Score."
 )
+@click.option(
+    "--trust-weights",
+    is_flag=True,
+    help="Run an --is-weights file (TorchScript carries code: only a file you trust).",
+)
 @click.option("--pictures", default=None, help="Folder for metric pictures (memorization.png).")
 @click.option("--json", "json_out", default=None, help="Write the scores and metric card here.")
 @_data_root_option
@@ -277,6 +299,7 @@ def eval_cmd(
     real,
     fake,
     is_weights,
+    trust_weights,
     pictures,
     json_out,
     data_root,
@@ -316,6 +339,7 @@ def eval_cmd(
             data_root=data_root,
             settings={"resize": resize, "precision": precision},
             is_weights=is_weights,
+            trust_weights=trust_weights,
             pictures=pictures,
         )
     rows = score_rows(result)

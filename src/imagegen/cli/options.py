@@ -12,7 +12,7 @@ from imagegen.errors import ConfigError
 from imagegen.models.registry import get_model_class
 from imagegen.training.config import TrainConfig
 
-DATA_KEYS = {"resolution", "channels", "limit", "on_error"}
+DATA_KEYS = {"resolution", "channels", "limit", "on_error", "workers"}
 SECTIONS = ("model", "train", "data")
 
 

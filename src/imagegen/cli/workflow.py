@@ -104,16 +104,7 @@ def run_sampling(
         progress=tqdm_callback("sampling"),
         **options,
     )
-    meta = {
-        "model": r.name,
-        "run": str(Path(run).resolve()),
-        "step": r.step,
-        "seed": seed,
-        "n": n,
-        "label": label,
-        **r.model.sample_options(),
-        **options,
-    }
+    meta = _sample_record(r, run, seed, n, label, options)
     target = Path(out) if out else Path(run) / "sample.png"
     if target.suffix == ".npz":
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -121,13 +112,99 @@ def run_sampling(
         np.savez_compressed(tmp, x=images)
         tmp.replace(target)
     elif target.suffix == ".png":
-        grid = make_grid(images, scale=auto_scale(r.model.spec.resolution))
-        save_png(target, grid, meta)
+        scale = auto_scale(r.model.spec.resolution)
+        save_png(target, make_grid(images, scale=scale), {**meta, "grid_scale": scale})
     else:
         target.mkdir(parents=True, exist_ok=True)
         for i, img in enumerate(images):
             save_png(target / f"{i:06d}.png", img, {**meta, "index": i})
     return target
+
+
+def _sample_record(
+    r: Any, run: str, seed: int, n: int, label: int | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    """What a sampled PNG records: enough to regenerate it (``imagegen sample --replay``)."""
+    settings = {**r.model.sample_options(), **options}
+    return {
+        "model": r.name,
+        "run": str(Path(run).resolve()),
+        "checkpoint": r.checkpoint,
+        "weights": r.weights,
+        "model_hash": r.model_hash,
+        "step": r.step,
+        "seed": seed,
+        "n": n,
+        "label": label,
+        **settings,
+        "options": options,
+    }
+
+
+def run_replay(png: str, run: str | None = None, out: str | None = None) -> tuple[Path, int]:
+    """Regenerate a PNG that ``imagegen sample`` wrote, from the settings in its metadata.
+
+    Args:
+        png: the PNG (a grid, or one image of a folder of samples).
+        run: the run folder, if it moved since (default: the path recorded in the PNG).
+        out: where to write the regenerated PNG (default: beside ``png`` as NAME.replay.png).
+
+    Returns:
+        the written file and the largest pixel difference from ``png`` (0: identical).
+    """
+    from PIL import Image
+
+    from imagegen.errors import RunError
+    from imagegen.sampling import load_run
+    from imagegen.viz import make_grid, read_png_metadata, save_png
+
+    path = Path(png)
+    if not path.is_file():
+        raise ConfigError(f"{png} does not exist: give a PNG written by `imagegen sample`")
+    try:
+        meta = read_png_metadata(path)
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            f"{png} is not a readable PNG ({e}): give a PNG written by `imagegen sample`"
+        ) from None
+    missing = [
+        k
+        for k in ("run", "checkpoint", "weights", "model_hash", "seed", "options")
+        if k not in meta
+    ]
+    if missing:
+        raise ConfigError(
+            f"{png} does not record {', '.join(missing)}: only PNGs written by `imagegen sample` "
+            "(this version or later) can be replayed"
+        )
+    run_dir = run or meta["run"]
+    r = load_run(run_dir, checkpoint=meta["checkpoint"], ema=meta["weights"] == "ema.safetensors")
+    if r.model_hash != meta["model_hash"]:
+        raise RunError(
+            f"the weights in {run_dir} ({r.model_hash}) are not the ones that made {png} "
+            f"({meta['model_hash']}): point --replay's RUN at the run that made it"
+        )
+    options = meta["options"]
+    if "index" in meta:  # one image of a folder: image `index` of the seed's stream
+        images = r.sample(
+            1, seed=meta["seed"], first=meta["index"], labels=meta["label"], **options
+        )
+        picture = images[0]
+    else:
+        images = r.sample(meta["n"], seed=meta["seed"], labels=meta["label"], **options)
+        picture = make_grid(images, scale=int(meta.get("grid_scale", 1)))
+    target = Path(out) if out else path.with_name(f"{path.stem}.replay.png")
+    save_png(target, picture, meta)
+    with Image.open(path) as im:
+        original = np.asarray(im)
+    if original.ndim == 2:
+        original = original[..., None]
+    if original.shape != picture.shape:
+        raise RunError(
+            f"{png} is {original.shape} but its settings make {picture.shape}: the PNG was edited"
+        )
+    diff = int(np.abs(original.astype(np.int16) - picture.astype(np.int16)).max())
+    return target, diff
 
 
 def run_demo(out: str, *, minutes: float = 3.0, eval_n: int = 1000, progress: bool = True) -> Path:

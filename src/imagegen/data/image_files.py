@@ -19,17 +19,22 @@ as ``zip -r x.zip x/`` makes, is read as if that folder were the root):
 - Unreadable files (empty, truncated, not an image, too many pixels): ``on_error="skip"`` leaves
   them out and logs one warning naming them all; ``on_error="raise"`` raises a DataError naming
   the first one.
+- Decoding runs on a thread pool in this process, or with ``workers=N`` on N worker processes
+  (spawned, so they share no state with a process that has torch threads running); each worker
+  opens the folder or zip itself and returns decoded arrays, never anything a file supplied.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import multiprocessing
 import os
 import threading
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,22 +271,22 @@ def _decode(
     if target is None:
         target, resized = _common_side(entries, src, opts, path, want, bad, known_bad)
 
-    def work(batch: list[_Entry]) -> list[tuple[np.ndarray | None, str]]:
-        out: list[tuple[np.ndarray | None, str]] = []
-        for e in batch:
-            try:
-                out.append((decode_image(src.read(e.name), target), ""))
-            except UnreadableImage as err:
-                out.append((None, str(err)))
-        return out
-
+    pool: Executor
+    if opts.workers:
+        spawn = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=opts.workers, mp_context=spawn)
+        where = (str(path), isinstance(src, _Zip))
+        work = functools.partial(_decode_in_worker, where, target=target)
+    else:
+        pool = ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 1)))
+        work = functools.partial(_decode_all, src, target=target)
     arrays: list[np.ndarray] = []
     labels: list[int] = []
     todo = [e for e in entries if e.name not in known_bad]
-    with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 1))) as pool:
+    with pool:
         for chunk in _chunks(todo, lambda: want - len(arrays)):
             # Tasks of _TASK files: per-task overhead matters for thumbnails, threads for photos.
-            tasks = [chunk[i : i + _TASK] for i in range(0, len(chunk), _TASK)]
+            tasks = [[e.name for e in chunk[i : i + _TASK]] for i in range(0, len(chunk), _TASK)]
             results = [r for rs in pool.map(work, tasks) for r in rs]
             for e, (arr, reason) in zip(chunk, results, strict=True):
                 if arr is None:
@@ -305,6 +310,32 @@ def _decode(
     if resized:
         notes["resize"] = f"files -> {target}: {RESIZE_RULE}"
     return images, np.asarray(labels, dtype=np.int64), notes
+
+
+def _decode_all(
+    src: _Folder | _Zip, names: list[str], target: int
+) -> list[tuple[np.ndarray | None, str]]:
+    """Decode ``names``: (array, "") for each readable file, (None, reason) for the others."""
+    out: list[tuple[np.ndarray | None, str]] = []
+    for name in names:
+        try:
+            out.append((decode_image(src.read(name), target), ""))
+        except UnreadableImage as err:
+            out.append((None, str(err)))
+    return out
+
+
+_WORKER_SOURCES: dict[tuple[str, bool], _Folder | _Zip] = {}
+
+
+def _decode_in_worker(
+    where: tuple[str, bool], names: list[str], *, target: int
+) -> list[tuple[np.ndarray | None, str]]:
+    """:func:`_decode_all` in a worker process, which opens the source once and keeps it."""
+    if where not in _WORKER_SOURCES:
+        path, is_zip = where
+        _WORKER_SOURCES[where] = _Zip(Path(path)) if is_zip else _Folder(Path(path))
+    return _decode_all(_WORKER_SOURCES[where], names, target)
 
 
 def _common_side(

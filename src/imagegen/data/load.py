@@ -43,6 +43,7 @@ def load_dataset(
     limit: int | None = None,
     on_error: Literal["skip", "raise"] = "skip",
     seed: int = 0,
+    workers: int = 0,
 ) -> ImageDataset:
     """Load a named dataset or a folder / ``.zip`` / ``.npz`` of images into memory.
 
@@ -63,6 +64,7 @@ def load_dataset(
             first images of each class in turn, even when the file is sorted by class).
         on_error: "skip" unreadable image files with one warning, or "raise" on the first.
         seed: seed for procedural datasets (``shapes``); ignored by the others.
+        workers: worker processes decoding image files (folders, zips); 0: this process.
 
     Returns:
         An :class:`ImageDataset`: uint8 ``(N, R, R, C)`` images in ``[0, 255]``, int64 labels or
@@ -78,6 +80,7 @@ def load_dataset(
         limit=limit,
         on_error=on_error,
         seed=seed,
+        workers=workers,
     )
     key = str(name_or_path).strip().lower()
     if not key:

@@ -25,6 +25,8 @@ class LoadOptions:
             for labelled arrays a class-balanced choice (see :meth:`select`).
         on_error: "skip" unreadable image files (one warning) or "raise" a DataError.
         seed: seed of procedural datasets (``shapes``); other sources ignore it.
+        workers: processes that decode image files (folders and zips) in parallel; 0 decodes
+            in this process (with threads, which is enough for small files).
     """
 
     split: str = "train"
@@ -33,6 +35,7 @@ class LoadOptions:
     limit: int | None = None
     on_error: Literal["skip", "raise"] = "skip"
     seed: int = 0
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -49,6 +52,10 @@ class LoadOptions:
             raise DataError(f"on_error must be 'skip' or 'raise', got {self.on_error!r}")
         if not (_is_int(self.seed) and self.seed >= 0):
             raise DataError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not (_is_int(self.workers) and 0 <= self.workers <= 256):
+            raise DataError(
+                f"workers must be an integer from 0 (decode here) to 256, got {self.workers!r}"
+            )
 
     def take(self, n: int) -> int:
         """How many of ``n`` available images to keep under ``limit``."""

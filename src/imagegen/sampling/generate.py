@@ -10,6 +10,7 @@ import torch
 
 from imagegen.errors import ConfigError
 from imagegen.models.base import GenerativeModel
+from imagegen.seeding import generator
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -31,22 +32,26 @@ def generate(
     n: int,
     *,
     seed: int = 0,
+    first: int = 0,
     labels: torch.Tensor | list[int] | int | None = None,
     batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> np.ndarray:
-    """Sample ``n`` images.
+    """Sample images ``first`` .. ``first + n - 1`` of the stream that ``seed`` names.
 
-    Each batch draws from its own generator seeded by (seed, batch index), so the same weights,
-    seed, labels, options and batch_size give the same images.
+    Image i draws all its noise from its own generator, seeded by (seed, i): the same weights,
+    seed, label and options give image i whatever the batch size, and whether it is drawn alone
+    (``first=i, n=1``) or among others (up to float rounding in the batched network). Torch's and
+    numpy's global random states are not touched.
 
     Args:
         model: any :class:`GenerativeModel` (put in eval mode here).
         n: number of images (>= 1).
         seed: sampling seed.
-        labels: one int for all, a list/tensor of n ints, or None (balanced classes for conditional
-            models).
+        first: index of the first image.
+        labels: one int for all, a list/tensor of n ints, or None (balanced classes
+            ``i mod num_classes`` for image i of a conditional model).
         batch_size: images per forward pass.
         progress: called as ``progress(done, n)`` after each batch.
         options: sampling options (e.g. ``steps``, ``sampler`` for diffusion).
@@ -58,8 +63,11 @@ def generate(
         raise ConfigError(f"n={n} is not allowed: ask for at least 1 image")
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} is not allowed: use at least 1")
+    if first < 0:
+        raise ConfigError(f"first={first} is not allowed: image indices start at 0")
     if labels is None:
-        y = default_labels(model, n)
+        y = default_labels(model, first + n)
+        y = None if y is None else y[first:]
     else:
         y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
         if y.numel() == 1:
@@ -69,9 +77,9 @@ def generate(
     device = next(model.parameters()).device
     out = []
     try:
-        for b, start in enumerate(range(0, n, batch_size)):
+        for start in range(0, n, batch_size):
             k = min(batch_size, n - start)
-            g = torch.Generator(device).manual_seed(seed * 1_000_003 + b)
+            g = [generator(device, seed, first + i) for i in range(start, start + k)]
             yb = None if y is None else y[start : start + k].to(device)
             out.append(to_uint8(model.sample(k, generator=g, labels=yb, **options)))
             if progress is not None:

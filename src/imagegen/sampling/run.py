@@ -30,18 +30,30 @@ class Run:
         config: its config.json.
         model: the model, in eval mode, with the checkpoint's sampling weights.
         step: the checkpoint's training step.
+        checkpoint: the checkpoint's directory name (e.g. "step_0004000").
+        weights: the weights file loaded ("ema.safetensors" or "model.safetensors").
+        weights_sha256: its SHA-256 (from the checkpoint's manifest, checked on load).
     """
 
     path: Path
     config: dict[str, Any]
     model: GenerativeModel
     step: int
+    checkpoint: str = ""
+    weights: str = ""
+    weights_sha256: str = ""
+
+    @property
+    def model_hash(self) -> str:
+        """The first 16 hex digits of the weights' SHA-256: names the exact model in outputs."""
+        return self.weights_sha256[:16]
 
     def sample(
         self,
         n: int,
         *,
         seed: int = 0,
+        first: int = 0,
         labels: torch.Tensor | list[int] | int | None = None,
         batch_size: int = 256,
         progress: Callable[[int, int], None] | None = None,
@@ -52,6 +64,7 @@ class Run:
             self.model,
             n,
             seed=seed,
+            first=first,
             labels=labels,
             batch_size=batch_size,
             progress=progress,
@@ -97,5 +110,14 @@ def load_run(
     name = "ema" if ema and (found / "ema.safetensors").is_file() else "model"
     load_into(model, ckpt.load_tensors(found, name), found / f"{name}.safetensors")
     step = int(json.loads((found / "state.json").read_text())["step"])
+    digest = json.loads((found / "manifest.json").read_text())["files"][f"{name}.safetensors"]
     model.to(device).eval()
-    return Run(path=path, config=cfg, model=model, step=step)
+    return Run(
+        path=path,
+        config=cfg,
+        model=model,
+        step=step,
+        checkpoint=found.name,
+        weights=f"{name}.safetensors",
+        weights_sha256=digest,
+    )

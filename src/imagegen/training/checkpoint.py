@@ -93,6 +93,11 @@ def optimizer_from_files(tensors: dict[str, torch.Tensor], meta: dict, prefix: s
     return {"state": state, "param_groups": groups}
 
 
+def checkpoint_name(step: int) -> str:
+    """The directory name of the checkpoint of ``step``."""
+    return f"{PREFIX}{step:07d}"
+
+
 def save_checkpoint(
     ckpt_root: Path,
     step: int,
@@ -115,7 +120,7 @@ def save_checkpoint(
                 f"{', '.join(bad[:3])}; the last good checkpoint is kept (lower the learning rate)"
             )
     ckpt_root.mkdir(parents=True, exist_ok=True)
-    final = ckpt_root / f"{PREFIX}{step:07d}"
+    final = ckpt_root / checkpoint_name(step)
     tmp = ckpt_root / f".tmp-{final.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)

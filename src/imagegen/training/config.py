@@ -17,9 +17,16 @@ class TrainConfig:
     Attributes:
         steps: stop after this many optimisation steps (None: use ``minutes``).
         minutes: stop after this much wall time (None: use ``steps``); both set: whichever first.
-        batch_size: images per step.
+        batch_size: images per optimisation step, over all processes (the global batch).
+        grad_accum: micro-batches each process splits its share of the batch into (gradients are
+            accumulated; memory falls, the result is the same up to rounding).
         seed: seeds the data order, the model's noise and the initial weights.
         lr_warmup: ramp every learning rate linearly from 0 over this many steps (0: none).
+        lr_decay: after warm-up, "constant", or "linear" / "cosine" decay to ``lr_final`` times
+            the base rate at the end of the budget: of ``steps``, or of ``minutes`` by wall time
+            (both set: whichever is nearer its end). A short, budgeted run gains from ending at a
+            low rate (Li et al. 2020, "Budgeted training").
+        lr_final: the fraction of the base rate that a decay ends at.
         ema_decay: EMA of the weights used for sampling (0 disables it).
         ema_warmup: EMA decay ramps as min(ema_decay, (1 + step) / (10 + step)) so early EMA tracks.
         precision: "fp32", or "bf16" autocast (faster on CPUs with AVX-512 BF16 / on GPUs).
@@ -44,8 +51,11 @@ class TrainConfig:
     steps: int | None = None
     minutes: float | None = None
     batch_size: int = 64
+    grad_accum: int = 1
     seed: int = 0
     lr_warmup: int = 0
+    lr_decay: Literal["constant", "linear", "cosine"] = "constant"
+    lr_final: float = 0.0
     ema_decay: float = 0.999
     ema_warmup: bool = True
     precision: Literal["fp32", "bf16"] = "fp32"
@@ -75,6 +85,9 @@ class TrainConfig:
                     f"TrainConfig.minutes={self.minutes!r} is out of range: it must be > 0"
                 )
         check_range("TrainConfig", "batch_size", self.batch_size, 1)
+        check_range("TrainConfig", "grad_accum", self.grad_accum, 1)
+        check_choice("TrainConfig", "lr_decay", self.lr_decay, ("constant", "linear", "cosine"))
+        check_range("TrainConfig", "lr_final", self.lr_final, 0.0, 1.0)
         check_range("TrainConfig", "ema_decay", self.ema_decay, 0.0, 0.99999)
         check_choice("TrainConfig", "precision", self.precision, ("fp32", "bf16"))
         for f in ("lr_warmup", "log_every", "sample_every", "ckpt_every", "eval_n", "eval_every"):

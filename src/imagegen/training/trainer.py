@@ -1,14 +1,19 @@
 """The training loop shared by every model family (after stylegan2-ada's phase loop).
 
-Per step: draw a batch, then for each of the model's phases: zero grads, forward the phase's loss
-under optional bf16 autocast, skip the step if the loss or a gradient is non-finite, backward, step
-that phase's optimizer. Then EMA, logging, periodic sample grids and checkpoints.
+Per step: draw a global batch and split it into micro-batches (``grad_accum`` per process, one
+process per rank under torchrun), then for each of the model's phases: zero grads, forward and
+backward the phase's loss on each micro-batch under optional bf16 autocast, average the gradients
+over micro-batches and ranks, skip the step if the loss or a gradient is non-finite, step that
+phase's optimizer. Then EMA, logging, periodic sample grids and checkpoints (rank 0 writes).
+Micro-batch k of step s draws its randomness from a generator seeded by (seed, s, k), so one
+process accumulating two micro-batches computes what two processes compute.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import signal
 import time
@@ -19,12 +24,14 @@ import numpy as np
 import torch
 
 from imagegen import devices
-from imagegen.data.base import ImageDataset
+from imagegen.data.base import Batch, ImageDataset
 from imagegen.errors import ConfigError, ImagegenError, RunError
 from imagegen.models.base import GenerativeModel
 from imagegen.safe_weights import load_into
 from imagegen.sampling.generate import generate
+from imagegen.seeding import generator
 from imagegen.training import checkpoint as ckpt
+from imagegen.training import distributed
 from imagegen.training.config import TrainConfig
 from imagegen.training.ema import EMA
 from imagegen.training.logger import MetricsLogger
@@ -81,6 +88,8 @@ RESUME_KEYS = (
     "batch_size",
     "seed",
     "lr_warmup",
+    "lr_decay",
+    "lr_final",
     "precision",
     "ema_decay",
     "ema_warmup",
@@ -111,14 +120,42 @@ def _resume_mismatches(
     return diffs
 
 
+def lr_factor(cfg: TrainConfig, step: int, elapsed: float) -> float:
+    """The learning rate of optimisation step ``step`` as a fraction of the base rate."""
+    warm = min(1.0, (step + 1) / cfg.lr_warmup) if cfg.lr_warmup else 1.0
+    if cfg.lr_decay == "constant":
+        return warm
+    done = 0.0  # fraction of the budget used, measured past the warm-up
+    if cfg.steps is not None:
+        done = (step - cfg.lr_warmup) / max(cfg.steps - cfg.lr_warmup, 1)
+    if cfg.minutes is not None:
+        done = max(done, elapsed / (cfg.minutes * 60))
+    done = min(max(done, 0.0), 1.0)
+    shape = 1 - done if cfg.lr_decay == "linear" else 0.5 * (1 + math.cos(math.pi * done))
+    return warm * (cfg.lr_final + (1 - cfg.lr_final) * shape)
+
+
 class Trainer:
     """Owns optimizers, EMA, precision, the data order, logging and checkpoints of one run."""
 
     def __init__(
-        self, model: GenerativeModel, data: ImageDataset, out: Path, cfg: TrainConfig
+        self,
+        model: GenerativeModel,
+        data: ImageDataset,
+        out: Path,
+        cfg: TrainConfig,
+        ctx: distributed.Context | None = None,
+        device: str | None = None,
     ) -> None:
         self.model, self.data, self.out, self.cfg = model, data, out, cfg
-        self.device = torch.device(cfg.device)
+        self.ctx = ctx or distributed.Context()
+        self.device = torch.device(device or cfg.device)
+        parts = self.ctx.world * cfg.grad_accum
+        if cfg.batch_size % parts:
+            raise ConfigError(
+                f"batch size {cfg.batch_size} does not split into {self.ctx.world} process(es) x "
+                f"{cfg.grad_accum} micro-batch(es): use a batch size divisible by {parts}"
+            )
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device 'cuda' is not available here: use --set train.device=cpu")
         if (
@@ -144,7 +181,6 @@ class Trainer:
             )
         self.ema = EMA(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay > 0 else None
         self.sampler = EpochSampler(len(data), cfg.batch_size, cfg.seed)
-        self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self.step = 0
         self.elapsed = 0.0
         self.bad_steps = 0
@@ -173,7 +209,7 @@ class Trainer:
             optim_tensors.update(t)
             optim_meta[name] = m
         files["optim"] = optim_tensors
-        files["rng"] = {"torch": torch.get_rng_state(), "gen": self.gen.get_state()}
+        files["rng"] = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             files["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
         state = {
@@ -187,11 +223,11 @@ class Trainer:
             "host_rng": _host_rng_state(),
             "time": describe_now(),
         }
-        path = ckpt.save_checkpoint(
-            self.out / "checkpoints", self.step, files, state, self.cfg.keep_last
-        )
+        root = self.out / "checkpoints"
         self._saved_step = self.step
-        return path
+        if not self.ctx.main:  # every rank holds the same state; rank 0 writes it
+            return root / ckpt.checkpoint_name(self.step)
+        return ckpt.save_checkpoint(root, self.step, files, state, self.cfg.keep_last)
 
     def load(self, path: Path) -> None:
         ckpt.verify_checkpoint(path)
@@ -208,7 +244,6 @@ class Trainer:
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
-        self.gen.set_state(rng["gen"])
         self.step = int(state["step"])
         self.elapsed = float(state["elapsed"])
         self.skipped = int(state.get("skipped", 0))
@@ -222,9 +257,8 @@ class Trainer:
         return devices.autocast(self.device, self.cfg.precision)
 
     def train_step(self) -> dict[str, float]:
-        batch = self.data.batch(self.sampler.next(), self._flips()).to(self.device)
-        if self.cfg.channels_last:
-            batch.x = batch.x.contiguous(memory_format=torch.channels_last)
+        ctx = self.ctx
+        micro = self._micro_batches()
         logs: dict[str, float] = {}
         for phase in self.model.phases():
             if self.step % phase.interval:
@@ -234,44 +268,63 @@ class Trainer:
                     p.requires_grad_(name == phase.group)
             opt = self.opt[phase.group]
             opt.zero_grad(set_to_none=True)
-            with self._autocast():
-                out = self.model.loss(phase.name, batch, self.gen)
-            loss = out.loss.float()
-            ok = bool(torch.isfinite(loss))
-            if ok:
-                loss.backward()
-                grads = [p.grad for p in self.groups[phase.group] if p.grad is not None]
-                ok = not grads or bool(
-                    torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()
-                )
+            stats: list[torch.Tensor] = []
+            for batch, gen in micro:
+                with self._autocast():
+                    out = self.model.loss(phase.name, batch, gen)
+                loss = out.loss.float()
+                # backward even a non-finite loss: every rank must reach the same all-reduce
+                (loss / len(micro)).backward()
+                stats.append(torch.stack([loss.detach(), *(v.float() for v in out.logs.values())]))
+            mean = distributed.mean(ctx, torch.stack(stats).mean(0))
+            distributed.average_gradients(ctx, self.groups[phase.group])
+            grads = [p.grad for p in self.groups[phase.group] if p.grad is not None]
+            ok = bool(torch.isfinite(mean[0])) and (
+                not grads or bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+            )
             if not ok:
-                self._bad_step(phase.name, loss.item())
+                self._bad_step(phase.name, float(mean[0]))
                 opt.zero_grad(set_to_none=True)
                 return logs
             self._set_lr(phase.group)
             opt.step()
-            for k, v in out.logs.items():
-                logs[k] = float(v)
+            logs.update(zip(out.logs, mean[1:].tolist(), strict=True))
         for params in self.groups.values():
             for p in params:
                 p.requires_grad_(True)
+        distributed.sync_buffers(ctx, self.model)
         self.bad_steps = 0
         if self.ema is not None:
             self.ema.update(self.model, self.step)
         return logs
 
+    def _micro_batches(self) -> list[tuple[Batch, torch.Generator]]:
+        """This rank's micro-batches of the step's global batch, each with its own generator."""
+        cfg, ctx = self.cfg, self.ctx
+        idx = self.sampler.next()
+        m = cfg.batch_size // (ctx.world * cfg.grad_accum)
+        micro = []
+        for j in range(cfg.grad_accum):
+            k = ctx.rank * cfg.grad_accum + j  # index of the micro-batch in the global batch
+            gen = generator(self.device, cfg.seed, self.step, k)
+            flips = None
+            if cfg.flip:
+                flips = torch.rand(m, generator=gen, device=self.device).cpu() < 0.5
+            batch = self.data.batch(idx[k * m : (k + 1) * m], flips).to(self.device)
+            if cfg.channels_last:
+                batch.x = batch.x.contiguous(memory_format=torch.channels_last)
+            micro.append((batch, gen))
+        return micro
+
     def _set_lr(self, group: str) -> None:
-        """Linear warm-up: a pure function of the step, so a resumed run needs no extra state."""
-        if not self.cfg.lr_warmup:
+        """Warm-up then decay: a function of the step (and of the elapsed time for a ``minutes``
+        budget), so a resumed run needs no extra state."""
+        cfg = self.cfg
+        if not cfg.lr_warmup and cfg.lr_decay == "constant":
             return
-        lr = self.base_lr[group] * min(1.0, (self.step + 1) / self.cfg.lr_warmup)
+        lr = self.base_lr[group] * lr_factor(cfg, self.step, self.elapsed)
         for g in self.opt[group].param_groups:
             g["lr"] = lr
-
-    def _flips(self) -> torch.Tensor | None:
-        if not self.cfg.flip:
-            return None
-        return torch.rand(self.cfg.batch_size, generator=self.gen, device=self.device).cpu() < 0.5
 
     def _bad_step(self, phase: str, loss: float) -> None:
         self.bad_steps += 1
@@ -335,6 +388,20 @@ class Trainer:
             return True
         return self.cfg.minutes is not None and self.elapsed >= self.cfg.minutes * 60
 
+    def _agree(self) -> None:
+        """Make every rank see rank 0's clock and stop when any rank was signalled, so all ranks
+        take the same learning rates and stop at the same step (a no-op for one process)."""
+        if not self.ctx.active:
+            return
+        mine = torch.tensor(
+            [self.elapsed if self.ctx.main else 0.0, float(self._stop_signal is not None)],
+            dtype=torch.float64,
+        )
+        agreed = distributed.total(self.ctx, mine)
+        self.elapsed = float(agreed[0])
+        if agreed[1] > 0 and self._stop_signal is None:
+            self._stop_signal = int(signal.SIGTERM)
+
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop_signal = signum
         log.warning("signal %d: finishing this step, writing a checkpoint, then stopping", signum)
@@ -342,7 +409,8 @@ class Trainer:
     def run(self, progress: bool = True) -> None:
         from tqdm.auto import tqdm
 
-        logger = MetricsLogger(self.out, tensorboard=True, from_step=self.step)
+        main = self.ctx.main
+        logger = MetricsLogger(self.out, tensorboard=True, from_step=self.step) if main else None
         old_handlers = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -351,7 +419,11 @@ class Trainer:
                 pass
         total = self.cfg.steps if self.cfg.minutes is None else None
         bar = tqdm(
-            total=total, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True
+            total=total,
+            initial=self.step,
+            disable=not (progress and main),
+            unit="step",
+            dynamic_ncols=True,
         )
         acc: dict[str, list[float]] = {}
         t_last, step_last = time.perf_counter(), self.step
@@ -362,6 +434,7 @@ class Trainer:
                 logs = self.train_step()
                 self.step += 1
                 self.elapsed = time.perf_counter() - t0
+                self._agree()
                 for k, v in logs.items():
                     acc.setdefault(k, []).append(v)
                 bar.update(1)
@@ -371,7 +444,10 @@ class Trainer:
                     t_last, step_last = now, self.step
                     rec = {k: float(np.mean(v)) for k, v in acc.items()}
                     acc = {}
-                    logger.log(self.step, self.step * self.cfg.batch_size, self.elapsed, ips, rec)
+                    if logger is not None:
+                        logger.log(
+                            self.step, self.step * self.cfg.batch_size, self.elapsed, ips, rec
+                        )
                     if self.cfg.minutes is not None:
                         rate = self.step / max(self.elapsed, 1e-9)
                         bar.total = max(self.step, int(rate * self.cfg.minutes * 60))
@@ -381,10 +457,11 @@ class Trainer:
                             "img/s": f"{ips:.0f}",
                         }
                     )
-                if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
+                if main and self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
                     self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
                 if (
-                    self.cfg.eval_every
+                    logger is not None
+                    and self.cfg.eval_every
                     and self.eval_data is not None
                     and self.step % self.cfg.eval_every == 0
                 ):
@@ -398,13 +475,15 @@ class Trainer:
                     self.save()
         finally:
             bar.close()
-            logger.close()
+            if logger is not None:
+                logger.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
         if self._saved_step != self.step:
             self.save()
-        self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
-        self.save_grid(self.out / "samples.png")
+        if main:
+            self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
+            self.save_grid(self.out / "samples.png")
         if self._stop_signal is not None:
             log.warning(
                 "stopped by signal %d at step %d; continue with --resume",
@@ -485,42 +564,66 @@ def train(
     out = Path(out)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if resume:
-        saved = read_config(out)
-        diffs = _resume_mismatches(saved, model, data, cfg)
-        if diffs and not allow_changes:
-            raise RunError(
-                f"cannot resume {out}: it differs in "
-                + "; ".join(diffs)
-                + " (use the original settings, a new --out, or --allow-changes)"
+    ctx, device = distributed.setup(cfg.device)
+    trainer = _start(model, data, out, cfg, ctx, device, resume, allow_changes)
+    trainer.eval_data = eval_data
+    trainer.run(progress=progress)
+    if ctx.main:
+        # a user who pressed Ctrl-C wants out, not an FID
+        eval_data = None if trainer.interrupted else eval_data
+        finish(out, trainer.sampling_model(), cfg, eval_data, progress=progress)
+    return out  # (other ranks return at once; rank 0 writes the curves, FID and report)
+
+
+def _start(
+    model: GenerativeModel,
+    data: ImageDataset,
+    out: Path,
+    cfg: TrainConfig,
+    ctx: distributed.Context,
+    device: str,
+    resume: bool,
+    allow_changes: bool,
+) -> Trainer:
+    """A trainer at step 0 of a new run folder, or at the latest checkpoint of ``out``."""
+    if not resume:
+        if ctx.main:
+            prepare_new(out)
+        trainer = Trainer(model, data, out, cfg, ctx, device)  # may raise before any write
+        if ctx.main:
+            out.mkdir(parents=True, exist_ok=True)
+            ckpt.write_json(
+                out / CONFIG, {**_config_record(model, data, cfg), "processes": ctx.world}
             )
-        for d in diffs:
-            log.warning("resuming %s with a change: %s", out, d)
-        last = ckpt.latest_checkpoint(out / "checkpoints")
-        if last is None:
-            raise RunError(
-                f"{out} has no complete checkpoint to resume from: start a new run with another --out"
-            )
+        return trainer
+    saved = read_config(out)
+    diffs = _resume_mismatches(saved, model, data, cfg)
+    if diffs and not allow_changes:
+        raise RunError(
+            f"cannot resume {out}: it differs in "
+            + "; ".join(diffs)
+            + " (use the original settings, a new --out, or --allow-changes)"
+        )
+    for d in diffs:
+        log.warning("resuming %s with a change: %s", out, d)
+    last = ckpt.latest_checkpoint(out / "checkpoints")
+    if last is None:
+        raise RunError(
+            f"{out} has no complete checkpoint to resume from: start a new run with another --out"
+        )
+    if ctx.main:
         check_writable(out)
-        trainer = Trainer(model, data, out, cfg)
-        trainer.load(last)
-        log.info("resuming %s from step %d", out, trainer.step)
-        record = {**saved, "train": cfg.to_dict()}
+    trainer = Trainer(model, data, out, cfg, ctx, device)
+    trainer.load(last)
+    log.info("resuming %s from step %d", out, trainer.step)
+    if ctx.main:
+        record = {**saved, "train": cfg.to_dict(), "processes": ctx.world}
         if diffs:  # what the run is now, and when it changed
             new = _config_record(model, data, cfg)
             record.update(model_config=new["model_config"], data=new["data"])
             record["changes"] = [*saved.get("changes", []), {"step": trainer.step, "diffs": diffs}]
         ckpt.write_json(out / CONFIG, record)
-    else:
-        prepare_new(out)
-        trainer = Trainer(model, data, out, cfg)  # may raise before anything is written
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt.write_json(out / CONFIG, _config_record(model, data, cfg))
-    trainer.eval_data = eval_data
-    trainer.run(progress=progress)
-    eval_data = None if trainer.interrupted else eval_data  # a user who pressed Ctrl-C wants out
-    finish(out, trainer.sampling_model(), cfg, eval_data, progress=progress)
-    return out
+    return trainer
 
 
 def finish(

@@ -35,6 +35,7 @@ from imagegen.models.diffusion.sampler import (
     make_scheduler,
     run_sampler,
 )
+from imagegen.seeding import Generators
 
 
 @dataclass
@@ -237,7 +238,7 @@ class DDPM(GenerativeModel):
         self,
         n: int,
         *,
-        generator: torch.Generator,
+        generator: Generators,
         labels: torch.Tensor | None = None,
         sampler: str | None = None,
         steps: int | None = None,

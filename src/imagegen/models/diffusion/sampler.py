@@ -12,6 +12,8 @@ from typing import Literal
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
+from imagegen.seeding import Generators, randn
+
 SamplerName = Literal["ddpm", "ddim", "dpm"]
 SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpm")
 SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
@@ -77,7 +79,7 @@ def run_sampler(
     scheduler: Scheduler,
     shape: tuple[int, ...],
     steps: int,
-    generator: torch.Generator,
+    generator: Generators,
     device: torch.device,
     eta: float = 0.0,
 ) -> torch.Tensor:
@@ -89,14 +91,15 @@ def run_sampler(
         scheduler: a diffusers scheduler.
         shape: (B, C, H, W).
         steps: number of denoising steps.
-        generator: randomness of x_T and of the ancestral noise.
+        generator: randomness of x_T and of the ancestral noise: one generator, or one per image
+            (diffusers' schedulers draw row i of their noise from generator i).
         eta: DDIM's eta (0 = deterministic); ignored by the other samplers.
 
     Returns:
         x_0, float32 ``shape`` in [-1, 1].
     """
     scheduler.set_timesteps(steps, device=device)
-    x_t = torch.randn(shape, generator=generator, device=device) * scheduler.init_noise_sigma
+    x_t = randn(shape, generator, device) * scheduler.init_noise_sigma
     for t in scheduler.timesteps:
         out = model_fn(x_t, t).float()
         if isinstance(scheduler, DDIMScheduler):

@@ -24,6 +24,7 @@ from imagegen.models.base import (
     check_range,
 )
 from imagegen.models.layers import pyramid
+from imagegen.seeding import Generators, randn
 
 GANLoss = Literal["ns", "hinge", "lsgan"]
 
@@ -170,8 +171,8 @@ class DCGAN(GenerativeModel):
     def phases(self) -> list[Phase]:
         return [Phase("D", "D"), Phase("G", "G")]
 
-    def _z(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        return torch.randn(n, self.config.z_dim, generator=generator, device=device)
+    def _z(self, n: int, generator: Generators, device: torch.device) -> torch.Tensor:
+        return randn((n, self.config.z_dim), generator, device)
 
     def _fake_labels(self, batch: Batch) -> torch.Tensor | None:
         # Fake labels follow the data's label distribution: reuse the batch's labels.
@@ -204,7 +205,7 @@ class DCGAN(GenerativeModel):
         self,
         n: int,
         *,
-        generator: torch.Generator,
+        generator: Generators,
         labels: torch.Tensor | None = None,
         **options: Any,
     ) -> torch.Tensor:

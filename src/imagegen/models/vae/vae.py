@@ -25,6 +25,7 @@ from imagegen.models.base import (
     check_range,
 )
 from imagegen.models.layers import pyramid
+from imagegen.seeding import Generators, randn
 
 
 @dataclass
@@ -188,11 +189,11 @@ class VAE(GenerativeModel):
         self,
         n: int,
         *,
-        generator: torch.Generator,
+        generator: Generators,
         labels: torch.Tensor | None = None,
         **options: Any,
     ) -> torch.Tensor:
         device = next(self.parameters()).device
         y = self.check_labels(n, labels, device)
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+        z = randn((n, self.config.latent_dim), generator, device)
         return self.decode_mean(self.decoder(z, y)).float()
