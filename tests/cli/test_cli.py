@@ -76,8 +76,9 @@ def test_sample_grid_npz_and_folder(digits_run, tmp_path, capsys):
     code, _, _ = run_cli(
         capsys, "sample", str(digits_run), "--n", "5", "--out", str(tmp_path / "s.npz")
     )
-    with np.load(tmp_path / "s.npz") as f:
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as f:
         x = f["x"]
+        assert json.loads(str(f["meta"]))["model_hash"] == meta["model_hash"]
     assert code == 0 and x.dtype == np.uint8 and x.shape == (5, 8, 8, 1)
     code, _, _ = run_cli(
         capsys, "sample", str(digits_run), "--n", "3", "--out", str(tmp_path / "dir")

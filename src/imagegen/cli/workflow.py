@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,8 @@ def run_sampling(
     if target.suffix == ".npz":
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp.npz")
-        np.savez_compressed(tmp, x=images)
+        # the settings as a JSON string (a unicode array: readable without pickle)
+        np.savez_compressed(tmp, x=images, meta=np.array(json.dumps(meta, default=str)))
         tmp.replace(target)
     elif target.suffix == ".png":
         scale = auto_scale(r.model.spec.resolution)

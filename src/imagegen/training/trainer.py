@@ -275,7 +275,11 @@ class Trainer:
                 loss = out.loss.float()
                 # backward even a non-finite loss: every rank must reach the same all-reduce
                 (loss / len(micro)).backward()
-                stats.append(torch.stack([loss.detach(), *(v.float() for v in out.logs.values())]))
+                logged = [
+                    torch.as_tensor(v, dtype=torch.float32, device=loss.device)
+                    for v in out.logs.values()
+                ]
+                stats.append(torch.stack([loss.detach(), *logged]))
             mean = distributed.mean(ctx, torch.stack(stats).mean(0))
             distributed.average_gradients(ctx, self.groups[phase.group])
             grads = [p.grad for p in self.groups[phase.group] if p.grad is not None]
