@@ -193,6 +193,44 @@ def test_minutes_budget_stops(tmp_path):
     assert state["step"] > 0 and 1.0 <= state["elapsed"] < 30
 
 
+def test_a_full_disk_at_a_checkpoint_does_not_end_the_run(tmp_path, monkeypatch, caplog):
+    from imagegen.training import checkpoint as ckpt
+
+    real, calls = ckpt.save_checkpoint, []
+
+    def disk_full_at_step_4(root, step, *args, **kwargs):
+        calls.append(step)
+        if step == 4:
+            raise OSError(28, "No space left on device")
+        return real(root, step, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", disk_full_at_step_4)
+    ds = halves_dataset()
+    model = create_model("vae", ds.spec, TINY["vae"], seed=0)
+    settings = dict(batch_size=8, log_every=1, sample_every=0, ckpt_every=2, grid_size=4)
+    with caplog.at_level("WARNING"):
+        run = train(model, ds, tmp_path / "r", steps=8, keep_last=5, **settings)
+    assert calls == [2, 4, 6, 8]  # it went on past the failed save and saved again
+    assert [p.name for p in ckpt.list_checkpoints(run / "checkpoints")] == [
+        "step_0000002",
+        "step_0000006",
+        "step_0000008",
+    ]
+    assert any("No space left" in r.getMessage() for r in caplog.records)
+
+    # the last save failing is an error that names the checkpoint to resume from
+    def disk_full_at_the_end(root, step, *args, **kwargs):
+        if step == 8:
+            raise OSError(28, "No space left on device")
+        return real(root, step, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", disk_full_at_the_end)
+    model = create_model("vae", ds.spec, TINY["vae"], seed=0)
+    with pytest.raises(RunError, match="resume from step_0000006") as err:
+        train(model, ds, tmp_path / "r2", steps=8, keep_last=5, **settings)
+    assert "\n" not in str(err.value)
+
+
 def test_lr_warmup_ramps_linearly_and_resume_continues_it(tmp_path):
     from imagegen.training.config import TrainConfig
     from imagegen.training.trainer import Trainer

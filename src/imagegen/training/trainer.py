@@ -224,10 +224,11 @@ class Trainer:
             "time": describe_now(),
         }
         root = self.out / "checkpoints"
+        path = root / ckpt.checkpoint_name(self.step)
+        if self.ctx.main:  # every rank holds the same state; rank 0 writes it
+            path = ckpt.save_checkpoint(root, self.step, files, state, self.cfg.keep_last)
         self._saved_step = self.step
-        if not self.ctx.main:  # every rank holds the same state; rank 0 writes it
-            return root / ckpt.checkpoint_name(self.step)
-        return ckpt.save_checkpoint(root, self.step, files, state, self.cfg.keep_last)
+        return path
 
     def load(self, path: Path) -> None:
         ckpt.verify_checkpoint(path)
@@ -381,7 +382,9 @@ class Trainer:
         root = self.out / "checkpoints"
         best = ckpt.read_best(root)
         if best is None or best["metric"] != key or res[key] < best["value"]:
-            ckpt.write_best(root, self.save(), key, float(res[key]), self.step)
+            path = self._save_or_go_on()
+            if path is not None:
+                ckpt.write_best(root, path, key, float(res[key]), self.step)
         return time.perf_counter() - t
 
     # ---- the loop --------------------------------------------------------------------------
@@ -391,6 +394,20 @@ class Trainer:
         if self.cfg.steps is not None and self.step >= self.cfg.steps:
             return True
         return self.cfg.minutes is not None and self.elapsed >= self.cfg.minutes * 60
+
+    def _save_or_go_on(self) -> Path | None:
+        """A periodic checkpoint; if the disk refuses it (full, unwritable), the previous one is
+        kept and training goes on, trying again at the next checkpoint instead of dying."""
+        try:
+            return self.save()
+        except OSError as e:
+            log.warning(
+                "step %d: checkpoint not written (%s); the previous one is kept, training goes on "
+                "and tries again at the next checkpoint",
+                self.step,
+                e.strerror or e,
+            )
+            return None
 
     def _agree(self) -> None:
         """Make every rank see rank 0's clock and stop when any rank was signalled, so all ranks
@@ -476,7 +493,7 @@ class Trainer:
                     and not self._budget_done()
                     and self._saved_step != self.step
                 ):
-                    self.save()
+                    self._save_or_go_on()
         finally:
             bar.close()
             if logger is not None:
@@ -484,7 +501,15 @@ class Trainer:
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
         if self._saved_step != self.step:
-            self.save()
+            try:
+                self.save()
+            except OSError as e:
+                last = ckpt.latest_checkpoint(self.out / "checkpoints")
+                raise RunError(
+                    f"could not write the last checkpoint of step {self.step} to {self.out} "
+                    f"({e.strerror or e}): free space or fix permissions, then --resume from "
+                    f"{last.name if last else 'the start'}"
+                ) from None
         if main:
             self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
             self.save_grid(self.out / "samples.png")
