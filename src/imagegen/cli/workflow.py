@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from imagegen.errors import ConfigError, DataError
+from imagegen.errors import ConfigError, DataError, RunError
 from imagegen.progress import tqdm_callback
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,6 @@ def run_replay(png: str, run: str | None = None, out: str | None = None) -> tupl
     """
     from PIL import Image
 
-    from imagegen.errors import RunError
     from imagegen.sampling import load_run
     from imagegen.viz import make_grid, read_png_metadata, save_png
 

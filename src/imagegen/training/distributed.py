@@ -133,8 +133,3 @@ def sync_buffers(ctx: Context, module: nn.Module) -> None:
         return
     for b in module.buffers():
         dist.broadcast(b, src=0)
-
-
-def barrier(ctx: Context) -> None:
-    if ctx.active:
-        dist.barrier()
