@@ -16,6 +16,18 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 TINY = {
     "dcgan": {"z_dim": 8, "width": 32},
     "vae": {"latent_dim": 4, "width": 32},
+    "beta_vae": {"latent_dim": 4, "width": 32, "capacity": 5.0},
+    "cvae": {"latent_dim": 4, "width": 32},
+    "hvae": {"width": 16, "groups": 2, "z_channels": 2},
+    "vqvae": {
+        "width": 32,
+        "res_blocks": 1,
+        "num_codes": 16,
+        "code_dim": 4,
+        "prior_dim": 16,
+        "prior_depth": 1,
+        "prior_heads": 2,
+    },
     "ddpm": {"channels": [16, 32], "attention": [False, True], "timesteps": 100, "sample_steps": 5},
 }
 

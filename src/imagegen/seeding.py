@@ -44,3 +44,18 @@ def randn(
         torch.randn((1, *shape[1:]), generator=g, device=device, dtype=dtype) for g in generator
     ]
     return torch.cat(rows)
+
+
+def rand(
+    shape: tuple[int, ...],
+    generator: Generators,
+    device: torch.device | str,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Uniform [0, 1) noise of ``shape``; with a list of generators, row i comes from the i-th."""
+    if isinstance(generator, torch.Generator):
+        return torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    if len(generator) != shape[0]:
+        raise ValueError(f"{len(generator)} generators for a batch of {shape[0]}")
+    rows = [torch.rand((1, *shape[1:]), generator=g, device=device, dtype=dtype) for g in generator]
+    return torch.cat(rows)

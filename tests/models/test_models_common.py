@@ -15,12 +15,21 @@ from tests.conftest import TINY, halves_dataset
 NAMES = sorted(MODELS)
 
 
+def _classes(name: str, wanted: int = 0) -> int:
+    """Models that only train on labelled data (a CVAE) get 3 classes where a test wants none."""
+    return max(wanted, 3) if MODELS[name].needs_labels else wanted
+
+
+def _labels(model, n: int):
+    return torch.arange(n) % model.spec.num_classes if model.conditional else None
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("res,ch", [(8, 1), (28, 1), (32, 3)])
 def test_sample_shape_and_range(name, res, ch):
     spec = DataSpec("t", ch, res, 10)
     model = create_model(name, spec, TINY[name], seed=0).eval()
-    x = model.sample(3, generator=torch.Generator().manual_seed(0))
+    x = model.sample(3, generator=torch.Generator().manual_seed(0), labels=_labels(model, 3))
     assert x.shape == (3, ch, res, res)
     assert x.dtype == torch.float32
     assert x.min() >= -1 and x.max() <= 1
@@ -49,7 +58,7 @@ def test_one_step_changes_only_phase_params_and_loss_finite(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_samples_and_different_seed_differs(name):
-    spec = DataSpec("t", 1, 8, 0)
+    spec = DataSpec("t", 1, 8, _classes(name))
     model = create_model(name, spec, TINY[name], seed=0)
     a = generate(model, 6, seed=1)
     b = generate(model, 6, seed=1)
@@ -61,7 +70,7 @@ def test_same_seed_same_samples_and_different_seed_differs(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_seeded_init_is_reproducible(name):
-    spec = DataSpec("t", 1, 8, 0)
+    spec = DataSpec("t", 1, 8, _classes(name))
     a = create_model(name, spec, TINY[name], seed=3).state_dict()
     b = create_model(name, spec, TINY[name], seed=3).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -86,7 +95,7 @@ def test_conditional_needs_labels(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_unknown_config_key_is_rejected(name):
     with pytest.raises(ConfigError, match="valid keys"):
-        create_model(name, DataSpec("t", 1, 8, 0), {"no_such_key": 1})
+        create_model(name, DataSpec("t", 1, 8, _classes(name)), {"no_such_key": 1})
 
 
 def test_unknown_model_name():

@@ -373,3 +373,24 @@ def test_runs_lists_each_run_with_its_step_and_metrics(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli_main(["runs", str(tmp_path / "empty")])
     assert e.value.code == 2
+
+
+def test_a_phase_trains_only_inside_its_window_and_its_warmup_starts_there(tmp_path):
+    from imagegen.training.config import TrainConfig
+    from imagegen.training.trainer import Trainer
+
+    ds = halves_dataset()
+    model = create_model("vqvae", ds.spec, {**TINY["vqvae"], "prior_start": 0.5}, seed=0)
+    cfg = TrainConfig(steps=6, batch_size=8, lr_warmup=2, ema_decay=0, **FAST)
+    trainer = Trainer(model, ds, tmp_path / "run", cfg)
+    prior0 = [p.detach().clone() for p in model.prior.parameters()]
+    for _ in range(3):  # steps 0-2: 0/6 .. 2/6 of the budget, before the prior's window
+        trainer.train_step()
+        trainer.step += 1
+    assert all(torch.equal(a, b) for a, b in zip(prior0, model.prior.parameters(), strict=True))
+    trainer.train_step()  # step 3: half the budget, the prior's first step
+    assert trainer.first_step == {"main": 0, "prior": 3}
+    assert not all(torch.equal(a, b) for a, b in zip(prior0, model.prior.parameters(), strict=True))
+    # its warm-up counts from its own first step: 1 of 2 warm-up steps done
+    base = trainer.base_lr["prior"]
+    assert trainer.opt["prior"].param_groups[0]["lr"] == pytest.approx(base * 0.5)

@@ -129,7 +129,10 @@ def run_eval(
     _check_n(n)
     if n_ref is not None:
         _check_n(n_ref, "--n-ref")
-    names = parse_metrics(metrics)
+    wanted = [m.strip().lower() for m in metrics.split(",") if m.strip()]
+    want_elbo = "elbo" in wanted
+    rest = ",".join(m for m in wanted if m != "elbo")
+    names = parse_metrics(rest) if rest or not want_elbo else []
     src = Path(source)
     resolution = None
     if src.is_dir() and (src / "config.json").is_file():
@@ -138,6 +141,17 @@ def run_eval(
     train = None
     if "acc" in names or "mem" in names:
         train = load_dataset(data_name, split="train", data_root=data_root, resolution=resolution)
+    elbo = run_elbo(src, ref, n_ref, seed, checkpoint, progress) if want_elbo else {}
+    if not names:  # the ELBO only: nothing to sample
+        card = {
+            "n_generated": 0,
+            "n_real": elbo["elbo_images"],
+            "feature_network": "none",
+            "resize": "none",
+            "reference": {"name": ref.spec.name, "split": ref.split},
+            "source": {"source": str(src)},
+        }
+        return {**elbo, "card": card}
     if src.suffix == ".npz":
         gen = load_npz(src, n)
     elif src.is_dir() and (src / "config.json").is_file():
@@ -163,11 +177,27 @@ def run_eval(
         **(settings or {}),
     )
     result["card"]["source"] = gen.info
+    result.update(elbo)
     if "mem_closest" in result and train is not None:
         result["mem_picture"] = str(
             save_memorization_picture(result, gen.images, train, _picture_dir(pictures, gen.run))
         )
     return result
+
+
+def run_elbo(
+    src: Path, ref: Any, n: int | None, seed: int, checkpoint: str | None, progress: bool
+) -> dict[str, Any]:
+    """Negative ELBO of a VAE-family run on the reference images (--n-ref of them, or all)."""
+    from imagegen.sampling import load_run
+    from imagegen.sampling.elbo import evaluate_elbo
+
+    if not (src.is_dir() and (src / "config.json").is_file()):
+        raise ConfigError(f"elbo needs a run folder of the VAE family, not {src}")
+    r = load_run(src, checkpoint=checkpoint)
+    return evaluate_elbo(
+        r.model, ref, n=n, seed=seed, progress=tqdm_callback("elbo") if progress else None
+    )
 
 
 def run_compare_sets(

@@ -206,9 +206,33 @@ def train(
     metavar="IMAGE.png",
     help="Regenerate a PNG this command wrote, from its metadata (RUN: only if the run moved).",
 )
-def sample(run, n, seed, label, steps, sampler, batch_size, out, replay) -> None:
+@click.option(
+    "--reconstruct",
+    "picture",
+    flag_value="reconstruct",
+    help="Autoencoders: --n test images beside their reconstructions (RUN/reconstruct.png).",
+)
+@click.option(
+    "--interpolate",
+    "picture",
+    flag_value="interpolate",
+    help="Autoencoders: latent interpolations between pairs of test images.",
+)
+@click.option(
+    "--traverse",
+    "picture",
+    flag_value="traverse",
+    help="vae/beta_vae/cvae: sweep the most active latent dimensions one at a time.",
+)
+@click.option(
+    "--data", "data_name", default=None, help="Images for --reconstruct/--interpolate/--traverse."
+)
+@_data_root_option
+def sample(
+    run, n, seed, label, steps, sampler, batch_size, out, replay, picture, data_name, data_root
+) -> None:
     """Sample images from a trained RUN (image i of a seed is the same at any --batch-size)."""
-    from imagegen.cli.workflow import run_replay, run_sampling
+    from imagegen.cli.workflow import run_pictures, run_replay, run_sampling
 
     if replay:
         path, diff = run_replay(replay, run, out)
@@ -217,6 +241,12 @@ def sample(run, n, seed, label, steps, sampler, batch_size, out, replay) -> None
         return
     if run is None:
         raise click.UsageError("give a RUN folder to sample (or --replay IMAGE.png)")
+    if picture:
+        path, what = run_pictures(
+            run, picture, data_name=data_name, data_root=data_root, n=n, seed=seed, out=out
+        )
+        click.echo(f"wrote {path}: {what}")
+        return
 
     path = run_sampling(
         run,
@@ -250,7 +280,7 @@ def sample(run, n, seed, label, steps, sampler, batch_size, out, replay) -> None
     "--metrics",
     default="fid",
     show_default=True,
-    help="Comma-separated: fid,kid,is,pr,dc,acc,mem,mse,psnr,ssim.",
+    help="Comma-separated: fid,kid,is,pr,dc,acc,mem,mse,psnr,ssim,elbo (VAE family: -ELBO in nats, bits/dim).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(

@@ -220,3 +220,65 @@ def run_demo(out: str, *, minutes: float = 3.0, eval_n: int = 1000, progress: bo
     )
     model = create_model(DEMO["model"], data.spec, DEMO["model_config"], seed=cfg.seed)
     return train(model, data, out, cfg, progress=progress, eval_data=ref)
+
+
+def _run_data(cfg: dict[str, Any], data_name: str | None, data_root: str | None):
+    """Test images for pictures of a run: --data, else the dataset the run was trained on."""
+    from imagegen.data import list_datasets
+
+    pre = cfg.get("data", {}).get("preprocessing", {})
+    opts = {k: pre[k] for k in ("resolution", "channels") if k in pre}
+    name = data_name or cfg.get("data", {}).get("name", "")
+    if data_name is None and name not in list_datasets():
+        raise ConfigError(
+            f"the run was trained on '{name}', which is not a named dataset: give --data PATH"
+        )
+    try:
+        return _load_data(name, "test", opts, data_root)
+    except DataError:
+        return _load_data(name, "train", opts, data_root)
+
+
+def run_pictures(
+    run: str,
+    kind: str,
+    *,
+    data_name: str | None = None,
+    data_root: str | None = None,
+    n: int = 32,
+    seed: int = 0,
+    out: str | None = None,
+) -> tuple[Path, str]:
+    """Write a reconstruction, interpolation or traversal grid of an autoencoder run.
+
+    Returns:
+        the PNG and a line describing it.
+    """
+    from imagegen.sampling import load_run
+    from imagegen.sampling.pictures import interpolation_grid, reconstruction_grid, traversal_grid
+    from imagegen.viz import save_png
+
+    _check_n(n)
+    r = load_run(run)
+    data = _run_data(r.config, data_name, data_root)
+    meta = {
+        "model": r.name,
+        "run": str(Path(run).resolve()),
+        "checkpoint": r.checkpoint,
+        "model_hash": r.model_hash,
+        "seed": seed,
+        "picture": kind,
+    }
+    if kind == "reconstruct":
+        grid = reconstruction_grid(r.model, data, n=n, seed=seed)
+        what = f"inputs (odd rows) and reconstructions (even rows) of {data.spec.name} {data.split}"
+    elif kind == "interpolate":
+        grid = interpolation_grid(r.model, data, rows=min(n, 16), seed=seed)
+        what = f"latent interpolations between {data.spec.name} {data.split} images, one per row"
+    else:
+        grid, dims = traversal_grid(r.model, data, seed=seed)
+        meta["dims"] = dims
+        what = f"latent traversals from -3 to 3 of dimensions {dims}, one per row"
+    target = Path(out) if out else Path(run) / f"{kind}.png"
+    save_png(target, grid, meta)
+    return target, what

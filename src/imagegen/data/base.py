@@ -152,7 +152,9 @@ class ImageDataset:
             else torch.from_numpy(np.asarray(self.labels[idx], dtype=np.int64))
         )
         caps = None if self.captions is None else [self.captions[i] for i in idx]
-        return Batch(x.contiguous(), y, caps)
+        # explicit NCHW strides: with one channel, the permuted view's strides also read as
+        # channels-last, and oneDNN then runs every layer (and GroupNorm's slow path) in NHWC
+        return Batch(x.clone(memory_format=torch.contiguous_format), y, caps)
 
     def subset(self, n: int, seed: int = 0) -> ImageDataset:
         """A deterministic random subset of n images (all of them if n >= len)."""

@@ -27,11 +27,16 @@ class Phase:
         name: passed back to :meth:`GenerativeModel.loss` ("main", "D", "G", ...).
         group: the parameter group (and optimizer) this phase updates.
         interval: run this phase on every ``interval``-th step only.
+        start, stop: run it only while the spent fraction of the training budget is in
+            [start, stop) (e.g. a VQ-VAE's prior starts when its codes have settled); the
+            learning-rate warm-up and decay of its group then span that window.
     """
 
     name: str
     group: str
     interval: int = 1
+    start: float = 0.0
+    stop: float = 1.0
 
 
 @dataclass
@@ -106,6 +111,7 @@ class GenerativeModel(nn.Module):
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    needs_labels: ClassVar[bool] = False  # only trains on labelled data (e.g. a CVAE)
     Config: ClassVar[type[ModelConfig]] = ModelConfig
 
     def __init__(self, config: ModelConfig, spec: DataSpec) -> None:
@@ -138,6 +144,11 @@ class GenerativeModel(nn.Module):
     def loss(self, phase: str, batch: Batch, generator: torch.Generator) -> StepOutput:
         """Loss of ``phase`` on ``batch``; no backward or optimizer step inside."""
         raise NotImplementedError
+
+    def begin_step(self, step: int, done: float) -> None:
+        """Called by the trainer before each step with the fraction ``done`` in [0, 1] of the
+        budget spent, for schedules that live in the loss (KL warm-up, capacity annealing).
+        Both are functions of the run's clock, so a resumed run needs no extra state."""
 
     @torch.no_grad()
     def sample(

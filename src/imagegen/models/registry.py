@@ -11,9 +11,15 @@ from imagegen.errors import ConfigError
 from imagegen.models.base import GenerativeModel, ModelConfig
 from imagegen.models.diffusion.ddpm import DDPM
 from imagegen.models.gan.dcgan import DCGAN
+from imagegen.models.vae.beta_vae import BetaVAE
+from imagegen.models.vae.cvae import CVAE
+from imagegen.models.vae.hvae import HVAE
 from imagegen.models.vae.vae import VAE
+from imagegen.models.vae.vqvae import VQVAE
 
-MODELS: dict[str, type[GenerativeModel]] = {m.name: m for m in (DCGAN, VAE, DDPM)}
+MODELS: dict[str, type[GenerativeModel]] = {
+    m.name: m for m in (DCGAN, VAE, BetaVAE, CVAE, VQVAE, HVAE, DDPM)
+}
 
 
 def get_model_class(name: str) -> type[GenerativeModel]:

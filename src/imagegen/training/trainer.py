@@ -26,7 +26,7 @@ import torch
 from imagegen import devices
 from imagegen.data.base import Batch, ImageDataset
 from imagegen.errors import ConfigError, ImagegenError, RunError
-from imagegen.models.base import GenerativeModel
+from imagegen.models.base import GenerativeModel, Phase
 from imagegen.safe_weights import load_into
 from imagegen.sampling.generate import generate
 from imagegen.seeding import generator
@@ -120,17 +120,39 @@ def _resume_mismatches(
     return diffs
 
 
-def lr_factor(cfg: TrainConfig, step: int, elapsed: float) -> float:
-    """The learning rate of optimisation step ``step`` as a fraction of the base rate."""
-    warm = min(1.0, (step + 1) / cfg.lr_warmup) if cfg.lr_warmup else 1.0
-    if cfg.lr_decay == "constant":
-        return warm
-    done = 0.0  # fraction of the budget used, measured past the warm-up
+def budget_fraction(cfg: TrainConfig, step: int, elapsed: float, skip: int = 0) -> float:
+    """Fraction in [0, 1] of the budget spent: of ``steps`` past the first ``skip``, or of
+    ``minutes`` by wall time (both set: whichever is nearer its end)."""
+    done = 0.0
     if cfg.steps is not None:
-        done = (step - cfg.lr_warmup) / max(cfg.steps - cfg.lr_warmup, 1)
+        done = (step - skip) / max(cfg.steps - skip, 1)
     if cfg.minutes is not None:
         done = max(done, elapsed / (cfg.minutes * 60))
-    done = min(max(done, 0.0), 1.0)
+    return min(max(done, 0.0), 1.0)
+
+
+def lr_factor(
+    cfg: TrainConfig,
+    step: int,
+    elapsed: float,
+    window: tuple[float, float] = (0.0, 1.0),
+    first: int = 0,
+) -> float:
+    """The learning rate of optimisation step ``step`` as a fraction of the base rate.
+
+    Args:
+        window: the fractions of the budget between which the group trains; its decay spans them.
+        first: the group's first step (its warm-up counts from there).
+    """
+    warm = min(1.0, (step - first + 1) / cfg.lr_warmup) if cfg.lr_warmup else 1.0
+    if cfg.lr_decay == "constant":
+        return warm
+    start, stop = window
+    if window == (0.0, 1.0):
+        done = budget_fraction(cfg, step, elapsed, skip=cfg.lr_warmup)  # measured past the warm-up
+    else:
+        done = (budget_fraction(cfg, step, elapsed) - start) / max(stop - start, 1e-9)
+        done = min(max(done, 0.0), 1.0)
     shape = 1 - done if cfg.lr_decay == "linear" else 0.5 * (1 + math.cos(math.pi * done))
     return warm * (cfg.lr_final + (1 - cfg.lr_final) * shape)
 
@@ -185,6 +207,7 @@ class Trainer:
         self.elapsed = 0.0
         self.bad_steps = 0
         self.skipped = 0
+        self.first_step: dict[str, int] = {}  # group -> the step it first trained at
         self._stop_signal: int | None = None
         self._saved_step = -1
         self.eval_data: ImageDataset | None = None  # reference images of periodic checks
@@ -219,6 +242,7 @@ class Trainer:
             "sampler": self.sampler.state(),
             "skipped": self.skipped,
             "bad_steps": self.bad_steps,
+            "first_step": self.first_step,
             "optim": optim_meta,
             "host_rng": _host_rng_state(),
             "time": describe_now(),
@@ -249,6 +273,7 @@ class Trainer:
         self.elapsed = float(state["elapsed"])
         self.skipped = int(state.get("skipped", 0))
         self.bad_steps = int(state.get("bad_steps", 0))
+        self.first_step = {k: int(v) for k, v in state.get("first_step", {}).items()}
         if "host_rng" in state:
             _set_host_rng_state(state["host_rng"])
         self.sampler.load(state["sampler"])
@@ -261,9 +286,14 @@ class Trainer:
         ctx = self.ctx
         micro = self._micro_batches()
         logs: dict[str, float] = {}
+        done = budget_fraction(self.cfg, self.step, self.elapsed)
+        self.model.begin_step(self.step, done)
         for phase in self.model.phases():
-            if self.step % phase.interval:
+            if self.step % phase.interval or done < phase.start:
                 continue
+            if phase.stop < 1.0 and done >= phase.stop:
+                continue
+            self.first_step.setdefault(phase.group, self.step)
             for name, params in self.groups.items():
                 for p in params:
                     p.requires_grad_(name == phase.group)
@@ -291,7 +321,7 @@ class Trainer:
                 self._bad_step(phase.name, float(mean[0]))
                 opt.zero_grad(set_to_none=True)
                 return logs
-            self._set_lr(phase.group)
+            self._set_lr(phase)
             opt.step()
             logs.update(zip(out.logs, mean[1:].tolist(), strict=True))
         for params in self.groups.values():
@@ -321,15 +351,22 @@ class Trainer:
             micro.append((batch, gen))
         return micro
 
-    def _set_lr(self, group: str) -> None:
+    def _set_lr(self, phase: Phase) -> None:
         """Warm-up then decay: a function of the step (and of the elapsed time for a ``minutes``
-        budget), so a resumed run needs no extra state."""
+        budget) and of the phase's window, so a resumed run needs only the group's first step."""
         cfg = self.cfg
         if not cfg.lr_warmup and cfg.lr_decay == "constant":
             return
-        lr = self.base_lr[group] * lr_factor(cfg, self.step, self.elapsed)
+        group = phase.group
+        factor = lr_factor(
+            cfg,
+            self.step,
+            self.elapsed,
+            (phase.start, phase.stop),
+            self.first_step.get(group, 0),
+        )
         for g in self.opt[group].param_groups:
-            g["lr"] = lr
+            g["lr"] = self.base_lr[group] * factor
 
     def _bad_step(self, phase: str, loss: float) -> None:
         self.bad_steps += 1

@@ -1,30 +1,26 @@
-"""Convolutional VAE (Kingma & Welling 2014) trained on the ELBO with a beta-weighted KL.
+"""Convolutional VAE (Kingma & Welling 2014) trained on the ELBO.
 
-Negative ELBO per image = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I)).
-The likelihood p(x|z) is a Gaussian with fixed std ``obs_sigma`` on the [-1, 1] pixel scale,
-or a Bernoulli on pixels mapped to [0, 1] (for near-binary data like MNIST).
+Negative ELBO per image = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I)); training weights the KL by
+beta (ramped from 0 over ``kl_warmup`` of the budget) and may hold each latent dimension's KL at
+a floor of ``free_bits`` nats. The likelihood is Gaussian, Bernoulli or discretised logistic
+(see :mod:`imagegen.models.vae.likelihood`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from imagegen.data.base import Batch, DataSpec
-from imagegen.models.base import (
-    GenerativeModel,
-    ModelConfig,
-    OptimSettings,
-    StepOutput,
-    check_choice,
-    check_range,
-)
+from imagegen.models.base import ModelConfig, OptimSettings, StepOutput, check_choice, check_range
 from imagegen.models.layers import pyramid
+from imagegen.models.vae import likelihood as lik
+from imagegen.models.vae.autoencoder import Autoencoder
+from imagegen.models.vae.latent import free_bits, kl_diag_gaussian, kl_weight, reparameterize
 from imagegen.seeding import Generators, randn
 
 
@@ -36,50 +32,45 @@ class VAEConfig(ModelConfig):
         latent_dim: size of z.
         width: channels of the deepest conv layer.
         beta: weight of the KL term (1 = the ELBO).
-        likelihood: "gaussian" (fixed std ``obs_sigma`` on [-1, 1] pixels) or "bernoulli".
+        likelihood: "gaussian" (fixed std ``obs_sigma`` on [-1, 1] pixels), "bernoulli" or
+            "logistic" (discretised, learned scale).
         obs_sigma: std of the Gaussian likelihood.
-        conditional: condition encoder and decoder on class labels (a CVAE).
+        kl_warmup: fraction of the training budget over which the KL weight ramps from 0 to beta.
+        free_bits: floor in nats on each latent dimension's batch-mean KL (0: none).
+        conditional: feed one-hot labels to encoder and decoder (prior stays N(0, I); see ``cvae``
+            for a learned class prior).
         lr: Adam learning rate.
     """
 
     latent_dim: int = 32
     width: int = 128
     beta: float = 1.0
-    likelihood: Literal["gaussian", "bernoulli"] = "gaussian"
+    likelihood: lik.Likelihood = "gaussian"
     obs_sigma: float = 0.2
+    kl_warmup: float = 0.0
+    free_bits: float = 0.0
     conditional: bool = False
     lr: float = 1e-3
 
     def validate(self) -> None:
-        check_range("VAEConfig", "latent_dim", self.latent_dim, 1)
-        check_range("VAEConfig", "width", self.width, 8)
-        check_range("VAEConfig", "beta", self.beta, 0.0)
-        check_choice("VAEConfig", "likelihood", self.likelihood, ("gaussian", "bernoulli"))
-        check_range("VAEConfig", "obs_sigma", self.obs_sigma, 1e-4)
-        check_range("VAEConfig", "lr", self.lr, 0.0, 1.0)
-
-
-def kl_diag_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) summed over the latent dims, (B, D) -> (B,)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
-
-
-def reparameterize(
-    mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator
-) -> torch.Tensor:
-    """z = mu + sigma * eps, eps ~ N(0, I) (the reparameterisation trick)."""
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    return mu + torch.exp(0.5 * logvar) * eps
+        name = type(self).__name__
+        check_range(name, "latent_dim", self.latent_dim, 1)
+        check_range(name, "width", self.width, 8)
+        check_range(name, "beta", self.beta, 0.0)
+        check_choice(name, "likelihood", self.likelihood, lik.LIKELIHOODS)
+        check_range(name, "obs_sigma", self.obs_sigma, 1e-4)
+        check_range(name, "kl_warmup", self.kl_warmup, 0.0, 1.0)
+        check_range(name, "free_bits", self.free_bits, 0.0)
+        check_range(name, "lr", self.lr, 0.0, 1.0)
 
 
 class Encoder(nn.Module):
-    """x (B, C, H, W) [+ label] -> (mu, logvar), each (B, latent_dim)."""
+    """x (B, C, H, W) [+ one-hot label planes] -> (mu, logvar), each (B, latent_dim)."""
 
-    def __init__(self, cfg: VAEConfig, spec: DataSpec) -> None:
+    def __init__(self, cfg: VAEConfig, spec: DataSpec, n_cls: int = 0) -> None:
         super().__init__()
         base, stages = pyramid(spec.resolution)
         ch = [max(cfg.width // 2 ** (stages - i), 16) for i in range(stages + 1)]
-        n_cls = spec.num_classes if cfg.conditional else 0
         self.n_cls = n_cls
         layers: list[nn.Module] = [nn.Conv2d(spec.channels + n_cls, ch[0], 3, 1, 1), nn.SiLU()]
         for i in range(stages):
@@ -98,14 +89,13 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """z (B, latent_dim) [+ label] -> logits/means (B, C, H, W)."""
+    """z (B, latent_dim) [+ one-hot label] -> likelihood parameters (B, C or 2C, H, W)."""
 
-    def __init__(self, cfg: VAEConfig, spec: DataSpec) -> None:
+    def __init__(self, cfg: VAEConfig, spec: DataSpec, n_cls: int = 0) -> None:
         super().__init__()
         self.base, stages = pyramid(spec.resolution)
         ch = [max(cfg.width // 2**i, 16) for i in range(stages + 1)]
         self.c0 = ch[0]
-        n_cls = spec.num_classes if cfg.conditional else 0
         self.n_cls = n_cls
         self.fc = nn.Linear(cfg.latent_dim + n_cls, ch[0] * self.base**2)
         layers: list[nn.Module] = []
@@ -115,7 +105,8 @@ class Decoder(nn.Module):
                 nn.ConvTranspose2d(ch[i], ch[i + 1], 4, 2, 1),
                 nn.GroupNorm(8, ch[i + 1]),
             ]
-        self.net = nn.Sequential(*layers, nn.SiLU(), nn.Conv2d(ch[-1], spec.channels, 3, 1, 1))
+        out = lik.out_channels(cfg.likelihood, spec.channels)
+        self.net = nn.Sequential(*layers, nn.SiLU(), nn.Conv2d(ch[-1], out, 3, 1, 1))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.n_cls:
@@ -124,18 +115,17 @@ class Decoder(nn.Module):
         return self.net(h)
 
 
-class VAE(GenerativeModel):
+class VAE(Autoencoder):
     name = "vae"
-    family = "vae"
-    summary = (
-        "convolutional VAE on the ELBO (Gaussian/Bernoulli likelihood, beta-KL); optional labels"
-    )
+    summary = "convolutional VAE on the ELBO (Gaussian/Bernoulli/logistic, KL warm-up, free bits)"
     Config = VAEConfig
 
     def __init__(self, config: VAEConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
-        self.encoder = Encoder(config, spec)
-        self.decoder = Decoder(config, spec)
+        n_cls = spec.num_classes if config.conditional else 0
+        self.encoder = Encoder(config, spec, n_cls)
+        self.decoder = Decoder(config, spec, n_cls)
+        self.kl_beta = config.beta  # the KL weight of the current step (warm-up)
 
     @property
     def conditional(self) -> bool:
@@ -144,45 +134,84 @@ class VAE(GenerativeModel):
     def optim_settings(self, group: str) -> OptimSettings:
         return OptimSettings(lr=self.config.lr)
 
-    def decode_mean(self, h: torch.Tensor) -> torch.Tensor:
-        """Decoder output -> mean image in [-1, 1]."""
-        if self.config.likelihood == "bernoulli":
-            return torch.sigmoid(h) * 2 - 1
-        return h.clamp(-1, 1)
+    def begin_step(self, step: int, done: float) -> None:
+        self.kl_beta = kl_weight(self.config.beta, self.config.kl_warmup, done)
 
-    def nll(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """-log p(x|z) in nats per image, (B,) (Gaussian: continuous density on [-1, 1] pixels)."""
-        if self.config.likelihood == "bernoulli":
-            target = (x + 1) / 2
-            return F.binary_cross_entropy_with_logits(h, target, reduction="none").flatten(1).sum(1)
-        s = self.config.obs_sigma
-        d = x[0].numel()
-        sq = (x - h).pow(2).flatten(1).sum(1)
-        return sq / (2 * s**2) + d * (math.log(s) + 0.5 * math.log(2 * math.pi))
+    def prior(
+        self, y: torch.Tensor | None, like: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of p(z) (or p(z|y)), broadcastable to ``like``: here N(0, I)."""
+        zero = torch.zeros_like(like)
+        return zero, zero
+
+    def kl_per_dim(
+        self, mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor | None
+    ) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) per latent dimension, (B, D)."""
+        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+    def training_kl(self, kl_dims: torch.Tensor) -> torch.Tensor:
+        """The KL term that training minimises, per image (free bits applied), (B,)."""
+        return self.kl_beta * free_bits(kl_dims, self.config.free_bits)
+
+    def elbo_terms(
+        self, x: torch.Tensor, labels: torch.Tensor | None, generator: Generators
+    ) -> dict[str, torch.Tensor]:
+        mu, logvar = self.encoder(x, labels)
+        z = reparameterize(mu, logvar, generator)
+        h = self.decoder(z, labels)
+        kl_dims = self.kl_per_dim(mu.float(), logvar.float(), labels)
+        return {
+            "rec": lik.nll(self.likelihood, h, x, self.config.obs_sigma),
+            "kl": kl_dims.sum(1),
+            "kl_dims": kl_dims,
+        }
 
     def loss(self, phase: str, batch: Batch, generator: torch.Generator) -> StepOutput:
         y = batch.y if self.conditional else None
-        mu, logvar = self.encoder(batch.x, y)
-        z = reparameterize(mu, logvar, generator)
-        h = self.decoder(z, y)
-        rec = self.nll(h, batch.x)
-        kl = kl_diag_gaussian(mu, logvar)
-        loss = (rec + self.config.beta * kl).mean()
+        t = self.elbo_terms(batch.x, y, generator)
+        loss = (t["rec"] + self.training_kl(t["kl_dims"])).mean()
         return StepOutput(
             loss,
             {
-                "loss/elbo": (rec + kl).mean().detach(),
-                "loss/rec": rec.mean().detach(),
-                "loss/kl": kl.mean().detach(),
+                "loss/elbo": (t["rec"] + t["kl"]).mean().detach(),
+                "loss/rec": t["rec"].mean().detach(),
+                "loss/kl": t["kl"].mean().detach(),
             },
         )
 
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encoder(x, labels)[0]
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return lik.mean(self.likelihood, self.decoder(z, labels)).float()
+
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Decode the posterior mean of x: (B, C, H, W) in [-1, 1] -> same shape and range."""
-        y = self.check_labels(x.shape[0], labels, x.device)
-        mu, _ = self.encoder(x, y)
-        return self.decode_mean(self.decoder(mu, y)).float()
+    def traverse(
+        self,
+        x: torch.Tensor,
+        dims: list[int],
+        values: list[float],
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Latent traversals: sweep each of ``dims`` over ``values`` from the posterior mean of
+        one image while the other dimensions stay fixed (Higgins et al. 2017, Fig. 1).
+
+        Args:
+            x: (1, C, H, W) in [-1, 1], the image whose latent is swept.
+            dims: latent dimensions to sweep.
+            values: the values each swept dimension takes (in prior std units).
+        Returns:
+            (len(dims), len(values), C, H, W) in [-1, 1].
+        """
+        y = self.check_labels(1, labels, x.device)
+        mu = self.encode(x[:1], y)[0]
+        z = mu.repeat(len(dims) * len(values), 1)  # (rows * cols, D)
+        for i, d in enumerate(dims):
+            z[i * len(values) : (i + 1) * len(values), d] = torch.tensor(values, dtype=z.dtype)
+        ys = None if y is None else y.expand(z.shape[0])
+        out = self.decode(z, ys)
+        return out.view(len(dims), len(values), *out.shape[1:])
 
     @torch.no_grad()
     def sample(
@@ -191,9 +220,15 @@ class VAE(GenerativeModel):
         *,
         generator: Generators,
         labels: torch.Tensor | None = None,
+        temperature: float = 1.0,
         **options: Any,
     ) -> torch.Tensor:
+        """Decode z ~ p(z) (scaled by ``temperature``) to mean images, float32 in [-1, 1]."""
         device = next(self.parameters()).device
         y = self.check_labels(n, labels, device)
-        z = randn((n, self.config.latent_dim), generator, device)
-        return self.decode_mean(self.decoder(z, y)).float()
+        eps = randn((n, self.config.latent_dim), generator, device)
+        mu, logvar = self.prior(y, eps)
+        return self.decode(mu + temperature * torch.exp(0.5 * logvar) * eps, y)
+
+
+__all__ = ["VAE", "VAEConfig", "kl_diag_gaussian", "reparameterize"]

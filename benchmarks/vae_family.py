@@ -1,0 +1,157 @@
+"""Benchmark: the VAE family on MNIST (and VQ-VAE on CIFAR-10) with a wall-time budget each.
+
+    python benchmarks/vae_family.py --data mnist --models vae,beta_vae,cvae,vqvae,hvae \
+        --minutes 30 --n 10000
+    python benchmarks/vae_family.py --data cifar10 --models vqvae --minutes 30 --n 10000
+
+Per model: train with benchmarks/configs/<data>_<model>.yaml for --minutes, then on the test split
+FID-N of N samples (balanced classes for conditional models, with conditional accuracy), the
+negative ELBO in nats and bits/dim, reconstruction MSE/PSNR/SSIM, and active units or codebook
+usage. Writes benchmarks/results/vae_<data>_<model>.json and sample / reconstruction /
+interpolation (/ traversal) grids under docs/img/, then rebuilds docs/benchmarks.md.
+Not part of the test suite. --train-only then --reuse splits training from scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+import imagegen as ig
+from imagegen.metrics.reconstruction import reconstruction_metrics
+from imagegen.sampling.elbo import evaluate_elbo
+from imagegen.sampling.generate import default_labels, to_uint8
+from imagegen.sampling.pictures import interpolation_grid, reconstruction_grid, traversal_grid
+from imagegen.viz import auto_scale, make_grid, save_png
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, commit, machine  # noqa: E402
+
+COMMIT_AT_START = commit()
+
+
+@torch.no_grad()
+def reconstructions(model, test, batch_size: int = 500) -> np.ndarray:
+    out = []
+    for s in range(0, len(test), batch_size):
+        b = test.batch(np.arange(s, min(s + batch_size, len(test))))
+        out.append(to_uint8(model.reconstruct(b.x, b.y if model.conditional else None)))
+    return np.concatenate(out)
+
+
+def run_one(name: str, args: argparse.Namespace) -> dict:
+    tag = f"{args.data}_{name}"
+    cfg = yaml.safe_load((ROOT / "benchmarks" / "configs" / f"{tag}.yaml").read_text())
+    train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
+    test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
+    out = Path(args.out) / f"vae_{tag}"
+    tcfg = ig.TrainConfig.from_dict(
+        {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
+    )
+    if not (args.reuse and (out / "checkpoints").is_dir()):
+        model = ig.create_model(name, train.spec, cfg.get("model", {}), seed=args.seed)
+        ig.train(model, train, out, tcfg, progress=True)
+    if args.train_only:
+        return {}
+    last = sorted((out / "checkpoints").glob("step_*/state.json"))[-1]
+    train_s = json.loads(last.read_text())["elapsed"]
+    run = ig.load_run(out)
+    model = run.model
+    labels = default_labels(model, args.n)
+    t = time.time()
+    images = run.sample(args.n, seed=args.seed + 1, labels=labels, **cfg.get("sample", {}))
+    sample_s = time.time() - t
+    metrics = ["fid", "kid", "pr"]
+    if labels is not None:
+        metrics.append("acc")
+    t = time.time()
+    result = ig.evaluate(
+        images,
+        test,
+        metrics=metrics,
+        labels=None if labels is None else labels.numpy(),
+        train=train if labels is not None else None,
+        progress=None,
+    )
+    eval_s = time.time() - t
+    elbo = evaluate_elbo(model, test, seed=args.seed)
+    rec = reconstruction_metrics(test.images, reconstructions(model, test))
+    res = test.spec.resolution
+    pics = {}
+    scale = auto_scale(res)
+    pics["samples"] = make_grid(images[:64], scale=scale)
+    pics["reconstruct"] = reconstruction_grid(model, test, n=32, seed=args.seed)
+    pics["interpolate"] = interpolation_grid(model, test, rows=8, seed=args.seed)
+    if hasattr(model, "traverse"):
+        pics["traverse"], dims = traversal_grid(model, test, seed=args.seed)
+    files = {}
+    for kind, grid in pics.items():
+        img = ROOT / "docs" / "img" / f"vae_{tag}_{kind}.png"
+        save_png(img, grid, {"model": name, "run": str(out), "picture": kind})
+        files[kind] = str(img.relative_to(ROOT))
+    state = json.loads((out / "config.json").read_text())
+    record = {
+        "benchmark": "vae_family",
+        "data": args.data,
+        "model": name,
+        "commit": COMMIT_AT_START,
+        "machine": machine(),
+        "command": f"python benchmarks/vae_family.py --data {args.data} --models {name} "
+        f"--minutes {args.minutes} --n {args.n}",
+        "minutes_budget": args.minutes,
+        "train_seconds": round(train_s, 1),
+        "steps": run.step,
+        "images_seen": run.step * tcfg.batch_size,
+        "sample_options": cfg.get("sample", {}),
+        "sample_seconds": round(sample_s, 1),
+        "eval_seconds": round(eval_s, 1),
+        "n_generated": args.n,
+        **{k: v for k, v in result.items() if k != "card"},
+        **{f"test_{k}": v for k, v in rec.items()},
+        **elbo,
+        "card": result["card"],
+        "model_config": state["model_config"],
+        "train_config": state["train"],
+        "pictures": files,
+    }
+    if hasattr(model, "traverse"):
+        record["traversal_dims"] = dims
+    dest = ROOT / "benchmarks" / "results" / f"vae_{tag}.json"
+    dest.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    print(
+        f"{tag}: FID {record['fid']:.2f}, -ELBO {elbo['elbo_nats']:.1f} nats "
+        f"({elbo['elbo_bpd']:.3f} bits/dim), PSNR {rec['psnr']:.2f} dB after {run.step} steps",
+        flush=True,
+    )
+    return record
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", default="mnist", choices=["mnist", "cifar10"])
+    p.add_argument("--models", default="vae,beta_vae,cvae,vqvae,hvae")
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--n", type=int, default=10000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    p.add_argument("--train-only", action="store_true", help="train, score later with --reuse")
+    p.add_argument("--reuse", action="store_true", help="score the run already in --out")
+    args = p.parse_args()
+    for name in args.models.split(","):
+        run_one(name.strip(), args)
+    subprocess.run(["python", str(ROOT / "benchmarks" / "report.py")], check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""What every model of the VAE family offers beyond sampling: encode, decode, reconstruct,
+interpolate and the ELBO. Latent diffusion uses ``encode``/``decode`` of a frozen member."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from imagegen.models.base import GenerativeModel
+from imagegen.models.vae import likelihood as lik
+from imagegen.seeding import Generators
+
+
+class Autoencoder(GenerativeModel):
+    """Base of the VAE family. Images are float ``(B, C, H, W)`` in ``[-1, 1]``."""
+
+    family = "vae"
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Deterministic latents of ``x``: the posterior mean (or the quantised code vectors)."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents -> mean images, float32 ``(B, C, H, W)`` in [-1, 1]."""
+        raise NotImplementedError
+
+    def elbo_terms(
+        self, x: torch.Tensor, labels: torch.Tensor | None, generator: Generators
+    ) -> dict[str, torch.Tensor]:
+        """Per-image terms of the negative ELBO in nats: ``rec`` = -log p(x|z) and ``kl``, (B,)."""
+        raise NotImplementedError
+
+    @property
+    def likelihood(self) -> str:
+        return self.config.likelihood
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode the deterministic latents of ``x``: (B, C, H, W) in [-1, 1] -> same."""
+        y = self.check_labels(x.shape[0], labels, x.device)
+        return self.decode(self.encode(x, y), y).float()
+
+    @torch.no_grad()
+    def interpolate(
+        self,
+        x_a: torch.Tensor,
+        x_b: torch.Tensor,
+        n: int,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Decode ``n`` latents on the line from ``encode(x_a)`` to ``encode(x_b)``.
+
+        Args:
+            x_a, x_b: (B, C, H, W) in [-1, 1], the two ends of B interpolations.
+            n: points per interpolation, ends included (>= 2).
+            labels: (B,) labels of a conditional model (kept along each line).
+        Returns:
+            (B, n, C, H, W) in [-1, 1].
+        """
+        b = x_a.shape[0]
+        y = self.check_labels(b, labels, x_a.device)
+        z_a, z_b = self.encode(x_a, y), self.encode(x_b, y)
+        w = torch.linspace(0, 1, n, device=x_a.device)
+        zs = torch.stack([torch.lerp(z_a, z_b, float(t)) for t in w], dim=1)  # (B, n, ...)
+        ys = None if y is None else y.repeat_interleave(n)
+        out = self.decode(self.snap(zs.flatten(0, 1)), ys)
+        return out.view(b, n, *out.shape[1:]).float()
+
+    def snap(self, z: torch.Tensor) -> torch.Tensor:
+        """Map an interpolated latent back onto the latent space (identity; VQ-VAE quantises)."""
+        return z
+
+    @torch.no_grad()
+    def negative_elbo(
+        self, x: torch.Tensor, labels: torch.Tensor | None, generator: Generators
+    ) -> dict[str, torch.Tensor]:
+        """-ELBO per image as a bound on the 8-bit data: ``nats``, ``bpd``, ``rec``, ``kl`` (B,)."""
+        y = self.check_labels(x.shape[0], labels, x.device)
+        terms = self.elbo_terms(x, y, generator)
+        dims = x[0].numel()
+        nats = lik.discrete_nats(self.likelihood, terms["rec"] + terms["kl"], dims)
+        return {**terms, "nats": nats, "bpd": nats / (dims * math.log(2))}
+
+    def sample_options(self) -> dict[str, Any]:
+        return {}

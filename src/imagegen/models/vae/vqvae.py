@@ -1,0 +1,266 @@
+"""VQ-VAE (van den Oord et al. 2017) with an EMA codebook and a learned autoregressive prior.
+
+Stage 1 (phase "main") trains encoder, codebook and decoder on -log p(x|z_q) + beta_c ||z_e -
+sg(e)||^2 (Eq. 3; the codebook term is replaced by EMA updates). Stage 2 (phase "prior", from
+``prior_start`` of the budget on) fits a causal transformer to the codes of the training images,
+so ``sample`` draws new images: codes k ~ p(k) from the prior, then the decoder's mean.
+The ELBO treats q(k|x) as one-hot: -ELBO = -log p(x|z_q) - log p(k).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from imagegen.data.base import Batch, DataSpec
+from imagegen.errors import ConfigError
+from imagegen.models.base import (
+    ModelConfig,
+    OptimSettings,
+    Phase,
+    StepOutput,
+    check_choice,
+    check_range,
+)
+from imagegen.models.layers import pyramid
+from imagegen.models.layers.residual import ResBlock, group_norm
+from imagegen.models.layers.vector_quantizer import VectorQuantizer
+from imagegen.models.vae import likelihood as lik
+from imagegen.models.vae.autoencoder import Autoencoder
+from imagegen.models.vae.code_prior import CodePrior
+from imagegen.seeding import Generators
+
+
+@dataclass
+class VQVAEConfig(ModelConfig):
+    """VQ-VAE hyper-parameters.
+
+    Attributes:
+        width: channels at the code grid (half of it at full resolution).
+        downsample: 2x downsamplings to the code grid (28 -> 7 with 2), capped by the resolution.
+        res_blocks: residual blocks at the code grid in encoder and decoder.
+        num_codes: codebook size K.
+        code_dim: size D of each code vector.
+        commitment: beta_c, weight of the commitment loss.
+        ema_decay: gamma of the codebook EMA.
+        dead_threshold: restart codes whose EMA count falls below this (0: never).
+        likelihood: p(x|z) ("gaussian" is the MSE of the paper).
+        obs_sigma: std of the Gaussian likelihood.
+        prior_dim, prior_depth, prior_heads: the transformer prior.
+        prior_start: fraction of the training budget after which the prior trains (the codes
+            move less by then).
+        ae_stop: fraction of the budget after which the autoencoder stops training (1: never),
+            leaving the prior the whole machine and fixed codes to fit.
+        conditional: class-conditional prior (the decoder stays unconditional).
+        lr, prior_lr: Adam learning rates of the autoencoder and the prior.
+    """
+
+    width: int = 128
+    downsample: int = 2
+    res_blocks: int = 2
+    num_codes: int = 256
+    code_dim: int = 32
+    commitment: float = 0.25
+    ema_decay: float = 0.99
+    dead_threshold: float = 1.0
+    likelihood: lik.Likelihood = "gaussian"
+    obs_sigma: float = 0.1
+    prior_dim: int = 256
+    prior_depth: int = 6
+    prior_heads: int = 8
+    prior_start: float = 0.4
+    ae_stop: float = 1.0
+    conditional: bool = False
+    lr: float = 1e-3
+    prior_lr: float = 1e-3
+
+    def validate(self) -> None:
+        name = "VQVAEConfig"
+        check_range(name, "width", self.width, 16)
+        check_range(name, "downsample", self.downsample, 1, 4)
+        check_range(name, "res_blocks", self.res_blocks, 0)
+        check_range(name, "num_codes", self.num_codes, 2)
+        check_range(name, "code_dim", self.code_dim, 1)
+        check_range(name, "commitment", self.commitment, 0.0)
+        check_range(name, "ema_decay", self.ema_decay, 0.0, 0.99999)
+        check_range(name, "dead_threshold", self.dead_threshold, 0.0)
+        check_choice(name, "likelihood", self.likelihood, lik.LIKELIHOODS)
+        check_range(name, "obs_sigma", self.obs_sigma, 1e-4)
+        check_range(name, "prior_depth", self.prior_depth, 1)
+        check_range(name, "prior_heads", self.prior_heads, 1)
+        if self.prior_dim % self.prior_heads:
+            raise ConfigError(
+                f"VQVAEConfig.prior_dim={self.prior_dim} is not divisible by "
+                f"prior_heads={self.prior_heads}: change one of them"
+            )
+        check_range(name, "prior_start", self.prior_start, 0.0, 1.0)
+        check_range(name, "ae_stop", self.ae_stop, 0.0, 1.0)
+        if self.ae_stop < self.prior_start:
+            raise ConfigError(
+                f"VQVAEConfig.ae_stop={self.ae_stop} is before prior_start={self.prior_start}: "
+                "the prior needs codes; use ae_stop >= prior_start"
+            )
+        check_range(name, "lr", self.lr, 0.0, 1.0)
+        check_range(name, "prior_lr", self.prior_lr, 0.0, 1.0)
+
+
+def _stages(cfg: VQVAEConfig, spec: DataSpec) -> int:
+    return min(cfg.downsample, pyramid(spec.resolution)[1])
+
+
+class VQEncoder(nn.Module):
+    """x (B, C, H, W) -> z_e (B, code_dim, H / 2^s, W / 2^s)."""
+
+    def __init__(self, cfg: VQVAEConfig, spec: DataSpec) -> None:
+        super().__init__()
+        s = _stages(cfg, spec)
+        ch = [max(cfg.width // 2 ** (s - i), 16) for i in range(s + 1)]
+        layers: list[nn.Module] = [nn.Conv2d(spec.channels, ch[0], 3, 1, 1)]
+        for i in range(s):
+            layers += [ResBlock(ch[i]), nn.Conv2d(ch[i], ch[i + 1], 4, 2, 1)]
+        layers += [ResBlock(ch[-1]) for _ in range(cfg.res_blocks)]
+        layers += [group_norm(ch[-1]), nn.SiLU(), nn.Conv2d(ch[-1], cfg.code_dim, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class VQDecoder(nn.Module):
+    """z_q (B, code_dim, h, w) -> likelihood parameters (B, C or 2C, H, W)."""
+
+    def __init__(self, cfg: VQVAEConfig, spec: DataSpec) -> None:
+        super().__init__()
+        s = _stages(cfg, spec)
+        ch = [max(cfg.width // 2**i, 16) for i in range(s + 1)]
+        layers: list[nn.Module] = [nn.Conv2d(cfg.code_dim, ch[0], 3, 1, 1)]
+        layers += [ResBlock(ch[0]) for _ in range(cfg.res_blocks)]
+        for i in range(s):
+            layers += [nn.ConvTranspose2d(ch[i], ch[i + 1], 4, 2, 1), ResBlock(ch[i + 1])]
+        out = lik.out_channels(cfg.likelihood, spec.channels)
+        layers += [group_norm(ch[-1]), nn.SiLU(), nn.Conv2d(ch[-1], out, 3, 1, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class VQVAE(Autoencoder):
+    name = "vqvae"
+    summary = "VQ-VAE: EMA codebook, commitment, dead-code restarts, transformer prior for sampling"
+    Config = VQVAEConfig
+
+    def __init__(self, config: VQVAEConfig, spec: DataSpec) -> None:
+        super().__init__(config, spec)
+        self.encoder = VQEncoder(config, spec)
+        self.decoder = VQDecoder(config, spec)
+        self.quantizer = VectorQuantizer(
+            config.num_codes,
+            config.code_dim,
+            config.ema_decay,
+            dead_threshold=config.dead_threshold,
+        )
+        side = spec.resolution // 2 ** _stages(config, spec)
+        self.grid = (side, side)
+        self.prior = CodePrior(
+            config.num_codes,
+            side * side,
+            config.prior_dim,
+            config.prior_depth,
+            config.prior_heads,
+            spec.num_classes if config.conditional else 0,
+        )
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.conditional
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        ae = [*self.encoder.parameters(), *self.decoder.parameters()]
+        return {"main": ae, "prior": list(self.prior.parameters())}
+
+    def optim_settings(self, group: str) -> OptimSettings:
+        if group == "prior":
+            return OptimSettings(lr=self.config.prior_lr, betas=(0.9, 0.99), weight_decay=0.0)
+        return OptimSettings(lr=self.config.lr)
+
+    def phases(self) -> list[Phase]:
+        c = self.config
+        return [Phase("main", "main", stop=c.ae_stop), Phase("prior", "prior", start=c.prior_start)]
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """Code indices of images (B, C, H, W) in [-1, 1] -> (B, h, w) int64 (no EMA update)."""
+        with torch.no_grad():
+            return self.quantizer.nearest_grid(self.encoder(x))
+
+    def loss(self, phase: str, batch: Batch, generator: torch.Generator) -> StepOutput:
+        if phase == "prior":
+            y = batch.y if self.conditional else None
+            k = self.codes(batch.x).flatten(1)  # (B, h*w)
+            nll = self.prior.nll(k, y)
+            return StepOutput(
+                nll.mean() / k.shape[1],
+                {"loss/prior_nats": nll.mean().detach()},
+            )
+        z_q, idx, commit = self.quantizer(self.encoder(batch.x), generator)
+        h = self.decoder(z_q.to(batch.x.dtype))
+        rec = lik.nll(self.likelihood, h, batch.x, self.config.obs_sigma)
+        dims = batch.x[0].numel()
+        loss = rec.mean() / dims + self.config.commitment * commit.mean() / z_q[0].numel()
+        used, perplexity = VectorQuantizer.usage(idx, self.config.num_codes)
+        with torch.no_grad():
+            mse = (lik.mean(self.likelihood, h.float()) - batch.x).pow(2).mean() / 4  # [0, 1] scale
+        return StepOutput(
+            loss,
+            {
+                "loss/rec": rec.mean().detach(),
+                "loss/commit": commit.mean().detach(),
+                "vq/mse": mse,
+                "vq/perplexity": perplexity,
+                "vq/used": used,
+                "vq/restarts": float(self.quantizer.restarts),
+            },
+        )
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Quantised code vectors (B, code_dim, h, w)."""
+        return self.quantizer.lookup(self.codes(x))
+
+    def snap(self, z: torch.Tensor) -> torch.Tensor:
+        return self.quantizer.lookup(self.quantizer.nearest_grid(z))
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return lik.mean(self.likelihood, self.decoder(z)).float()
+
+    def elbo_terms(
+        self, x: torch.Tensor, labels: torch.Tensor | None, generator: Generators
+    ) -> dict[str, torch.Tensor]:
+        k = self.codes(x)
+        h = self.decoder(self.quantizer.lookup(k))
+        return {
+            "rec": lik.nll(self.likelihood, h, x, self.config.obs_sigma),
+            "kl": self.prior.nll(k.flatten(1), labels),
+        }
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: Generators,
+        labels: torch.Tensor | None = None,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        **options: Any,
+    ) -> torch.Tensor:
+        """Codes from the prior (``temperature``, ``top_k``), decoded to mean images in [-1, 1]."""
+        device = next(self.parameters()).device
+        y = self.check_labels(n, labels, device)
+        k = self.prior.sample(n, generator, device, y, temperature, top_k)
+        return self.decode(self.quantizer.lookup(k.view(n, *self.grid)))
+
+    def sample_options(self) -> dict[str, Any]:
+        return {"temperature": 1.0, "top_k": 0}
