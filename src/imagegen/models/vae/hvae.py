@@ -171,7 +171,7 @@ class HVAE(Autoencoder):
         h = self._h0(batch, y)
         used, kls = [], []
         g = self.config.groups
-        for l_, side in enumerate(self.sides):
+        for l_ in range(len(self.sides)):
             if l_ and l_ % g == 0:
                 h = self.up[l_ // g - 1](h)
             mu_p, logvar_p = self.prior_heads[l_](h).float().chunk(2, dim=1)
