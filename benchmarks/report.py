@@ -74,11 +74,89 @@ def main() -> None:
                 f"{r['images_per_second']:.0f} |"
             )
         lines.append("")
+    lines += vae_family_section()
     lines += eval_speed_section()
     lines += classifiers_section()
     lines += ddpm_samplers_section()
     lines += ddpm_recipes_section()
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
+
+
+# issue 5's bars: FID-10k of the plain VAE / the best of the family, VQ-VAE PSNR and code usage,
+# CVAE conditional accuracy; CIFAR-10 VQ-VAE PSNR
+VAE_TARGETS = {
+    "fid_vae": 25.0,
+    "fid_best": 10.0,
+    "psnr_mnist": 28.0,
+    "used": 0.8,
+    "acc": 0.95,
+    "psnr_cifar10": 24.0,
+}
+
+
+def _cell(value, fmt: str, ok: bool | None = None) -> str:
+    if value is None:
+        return "-"
+    text = format(value, fmt)
+    return text if ok is None else f"{text} {'✅' if ok else '❌'}"
+
+
+def vae_family_section() -> list[str]:
+    paths = sorted((ROOT / "benchmarks" / "results").glob("vae_*.json"))
+    if not paths:
+        return []
+    recs = [json.loads(p.read_text()) for p in paths]
+    t = VAE_TARGETS
+    lines = [
+        "## The VAE family: samples, likelihood and reconstructions after a CPU-time budget",
+        "",
+        "Each model trains on the training split for the budget; then, on the test split: FID of N",
+        "samples (seed 1; balanced classes for conditional models, whose",
+        "conditional accuracy is judged by the cached classifier of the evaluation suite), the",
+        "negative ELBO in nats per image and bits/dim (one posterior sample per test image; a bound on",
+        "-log p(x) of the 8-bit images: a Gaussian likelihood gets the +log 127.5 nats/dim bin",
+        "correction, a Bernoulli one is not a normalised likelihood of grey levels), and",
+        "reconstruction MSE/PSNR/SSIM of all test images. Targets (issue 5): plain vae FID ≤ 25, best",
+        "of the family ≤ 10, vqvae PSNR ≥ 28 dB with ≥ 80% of codes used, cvae accuracy ≥ 95%, hvae",
+        "-ELBO below vae's; CIFAR-10 vqvae PSNR ≥ 24 dB.",
+        "",
+        "| data | model | budget (min) | steps | images seen | FID "
+        "| -ELBO nats (bits/dim) | likelihood | PSNR dB | SSIM | latents | cond. acc | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in recs:
+        fid_ok = t["fid_vae"] if r["model"] == "vae" else None
+        psnr_ok = t.get(f"psnr_{r['data']}") if r["model"] == "vqvae" else None
+        latents = "-"
+        if "active_units" in r:
+            latents = f"{r['active_units']}/{r['latent_dim']} active"
+        if "vq_used" in r:
+            latents = _cell(r["vq_used"], ".0%", r["vq_used"] >= t["used"])
+            latents += f" used, perplexity {r['vq_perplexity']:.0f}"
+        acc = _cell(r.get("acc"), ".3f", None if "acc" not in r else r["acc"] >= t["acc"])
+        lines.append(
+            f"| {r['data']} | {r['model']} | {r['minutes_budget']:g} | {r['steps']} | "
+            f"{r['images_seen']:,} | "
+            f"{_cell(r['fid'], '.2f', None if fid_ok is None else r['fid'] <= fid_ok)} "
+            f"(N={r['n_generated']:,}) | {r['elbo_nats']:.1f} ({r['elbo_bpd']:.3f}) | {r['likelihood']} | "
+            f"{_cell(r['test_psnr'], '.2f', None if psnr_ok is None else r['test_psnr'] >= psnr_ok)} | "
+            f"{r['test_ssim']:.3f} | {latents} | {acc} | {r['commit']} |"
+        )
+    lines += ["", f"Machine: {recs[-1]['machine']}.", "", "Commands:", ""]
+    lines += [f"- `{r['command']}`" for r in recs]
+    lines.append("")
+    for r in recs:
+        lines += [f"### {r['data']} {r['model']}", ""]
+        for kind, path in r["pictures"].items():
+            lines.append(f"{kind}: ![{r['model']} {kind}]({Path(path).relative_to('docs')})")
+            lines.append("")
+        if "traversal_dims" in r:
+            lines += [
+                f"Traversal rows: latent dimensions {r['traversal_dims']}, values -3 .. 3.",
+                "",
+            ]
+        lines += ["Model config: `" + json.dumps(r["model_config"]) + "`", ""]
+    return lines
 
 
 def fid_minutes(r: dict) -> str:

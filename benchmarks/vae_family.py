@@ -69,7 +69,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     t = time.time()
     images = run.sample(args.n, seed=args.seed + 1, labels=labels, **cfg.get("sample", {}))
     sample_s = time.time() - t
-    metrics = ["fid", "kid", "pr"]
+    metrics = [m for m in args.metrics.split(",") if m]
     if labels is not None:
         metrics.append("acc")
     t = time.time()
@@ -140,6 +140,9 @@ def main() -> None:
     )
     p.add_argument("--data", default="mnist", choices=["mnist", "cifar10"])
     p.add_argument("--models", default="vae,beta_vae,cvae,vqvae,hvae")
+    p.add_argument(
+        "--metrics", default="fid", help="beside FID (and acc): kid,pr need 12 min more features"
+    )
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
