@@ -43,7 +43,15 @@ def test_bad_n(n):
 
 
 @pytest.mark.parametrize(
-    "name,options", [("dcgan", {}), ("vae", {}), ("ddpm", {"sampler": "ddpm"})]
+    "name,options",
+    [
+        ("dcgan", {}),
+        ("vae", {}),
+        ("ddpm", {"sampler": "ddpm"}),
+        ("cvae", {}),
+        ("vqvae", {}),
+        ("hvae", {}),
+    ],
 )
 def test_image_i_does_not_depend_on_the_batch_it_is_drawn_in(name, options):
     # ddpm's ancestral sampler draws fresh noise at every step: each image's comes from its own stream
@@ -87,3 +95,16 @@ def test_same_seed_same_images_in_two_fresh_processes(tmp_path):
     for out in outs:
         subprocess.run([sys.executable, "-c", script, str(out)], cwd=root, check=True)
     np.testing.assert_array_equal(np.load(outs[0]), np.load(outs[1]))
+
+
+def test_a_sampling_option_the_model_does_not_have_is_an_error():
+    model = create_model("dcgan", DataSpec("t", 1, 8, 0), TINY["dcgan"], seed=0)
+    with pytest.raises(ConfigError, match="no sampling option steps: its options are none"):
+        generate(model, 2, steps=5)
+    vae = create_model("vae", DataSpec("t", 1, 8, 0), TINY["vae"], seed=0)
+    with pytest.raises(ConfigError, match="top_k: its options are temperature"):
+        generate(vae, 2, top_k=3)
+    with pytest.raises(ConfigError, match="temperature=-1"):
+        generate(vae, 2, temperature=-1.0)
+    cold = generate(vae, 4, seed=0, temperature=0.0)  # every sample is the decoded prior mean
+    assert (cold == cold[:1]).all()

@@ -194,6 +194,13 @@ def train(
     default=None,
     help="Diffusion sampler (dpm: DPM-Solver++ 2M, good in 10-20 steps).",
 )
+@click.option(
+    "--temperature",
+    type=float,
+    default=None,
+    help="VAE family: std scale of prior samples (vqvae: divides the prior's logits); 1 = the model.",
+)
+@click.option("--top-k", type=int, default=None, help="vqvae: sample codes from the k likeliest.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option(
     "--out",
@@ -229,7 +236,20 @@ def train(
 )
 @_data_root_option
 def sample(
-    run, n, seed, label, steps, sampler, batch_size, out, replay, picture, data_name, data_root
+    run,
+    n,
+    seed,
+    label,
+    steps,
+    sampler,
+    temperature,
+    top_k,
+    batch_size,
+    out,
+    replay,
+    picture,
+    data_name,
+    data_root,
 ) -> None:
     """Sample images from a trained RUN (image i of a seed is the same at any --batch-size)."""
     from imagegen.cli.workflow import run_pictures, run_replay, run_sampling
@@ -255,6 +275,8 @@ def sample(
         label=label,
         steps=steps,
         sampler=sampler,
+        temperature=temperature,
+        top_k=top_k,
         batch_size=batch_size,
         out=out,
     )

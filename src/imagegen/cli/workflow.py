@@ -87,6 +87,8 @@ def run_sampling(
     label: int | None = None,
     steps: int | None = None,
     sampler: str | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
     batch_size: int = 256,
     out: str | None = None,
 ) -> Path:
@@ -96,7 +98,8 @@ def run_sampling(
 
     _check_n(n)
     r = load_run(run)
-    options = {k: v for k, v in (("steps", steps), ("sampler", sampler)) if v is not None}
+    given = (("steps", steps), ("sampler", sampler), ("temperature", temperature), ("top_k", top_k))
+    options = {k: v for k, v in given if v is not None}
     images = r.sample(
         n,
         seed=seed,

@@ -65,6 +65,12 @@ def generate(
         raise ConfigError(f"batch_size={batch_size} is not allowed: use at least 1")
     if first < 0:
         raise ConfigError(f"first={first} is not allowed: image indices start at 0")
+    unknown = sorted(set(options) - set(model.sample_options()))
+    if unknown:
+        known = ", ".join(model.sample_options()) or "none"
+        raise ConfigError(
+            f"model '{model.name}' has no sampling option {', '.join(unknown)}: its options are {known}"
+        )
     if labels is None:
         y = default_labels(model, first + n)
         y = None if y is None else y[first:]

@@ -121,3 +121,19 @@ def test_beta_vae_capacity_grows_and_targets_the_kl():
     assert m.capacity_now == pytest.approx(2.5)
     kl = torch.tensor([[1.0, 0.5], [3.0, 1.0]])
     torch.testing.assert_close(m.training_kl(kl), 4.0 * torch.tensor([1.0, 1.5]))
+
+
+def test_calibrated_gaussian_sets_sigma_to_the_batch_rms_error():
+    from imagegen.data.base import DataSpec
+    from imagegen.models import create_model
+    from tests.conftest import TINY
+
+    m = create_model("vae", DataSpec("t", 1, 8, 0), {**TINY["vae"], "calibrated": True}, seed=0)
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    h = torch.zeros_like(x)
+    sigma = m.obs_sigma(h, x)
+    assert float(sigma) == pytest.approx(float(x.pow(2).mean().sqrt()), rel=1e-5)
+    # the running mean moved 1% of the way from obs_sigma towards it, and evaluation uses it
+    assert float(m.sigma_run) == pytest.approx(0.99 * 0.2 + 0.01 * float(sigma), rel=1e-5)
+    m.eval()
+    assert m.obs_sigma(h, x) is m.sigma_run

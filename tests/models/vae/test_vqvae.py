@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from imagegen.data.base import DataSpec
@@ -60,3 +61,18 @@ def test_elbo_is_reconstruction_plus_prior_code_nats():
     k = model.codes(x).flatten(1)
     torch.testing.assert_close(r["kl"], model.prior.nll(k))
     assert r["kl"].min() > 0 and torch.isfinite(r["bpd"]).all()
+
+
+@pytest.mark.parametrize(
+    "name,shape", [("vae", (4,)), ("vqvae", (4, 4, 4)), ("hvae", (2 * 2 * 4 * 4,))]
+)
+def test_encode_decode_is_the_autoencoder_latent_diffusion_uses(name, shape):
+    spec = DataSpec("t", 1, 8, 0)
+    model = create_model(name, spec, TINY[name], seed=0).eval()
+    assert model.latent_shape == shape
+    x = torch.rand(3, 1, 8, 8) * 2 - 1
+    z = model.encode(x)
+    assert z.shape == (3, *shape)
+    out = model.decode(z)
+    assert out.shape == x.shape and out.dtype == torch.float32
+    assert out.min() >= -1 and out.max() <= 1

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from imagegen.errors import ConfigError
 from imagegen.models.base import GenerativeModel
 from imagegen.models.vae import likelihood as lik
 from imagegen.seeding import Generators
@@ -31,6 +32,13 @@ class Autoencoder(GenerativeModel):
     ) -> dict[str, torch.Tensor]:
         """Per-image terms of the negative ELBO in nats: ``rec`` = -log p(x|z) and ``kl``, (B,)."""
         raise NotImplementedError
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one image's latents from :meth:`encode`, without the batch dim."""
+        x = torch.zeros(1, self.spec.channels, self.spec.resolution, self.spec.resolution)
+        with torch.no_grad():
+            return tuple(self.encode(x.to(next(self.parameters()).device)).shape[1:])
 
     @property
     def likelihood(self) -> str:
@@ -84,4 +92,11 @@ class Autoencoder(GenerativeModel):
         return {**terms, "nats": nats, "bpd": nats / (dims * math.log(2))}
 
     def sample_options(self) -> dict[str, Any]:
-        return {}
+        return {"temperature": 1.0}
+
+    @staticmethod
+    def check_temperature(temperature: float) -> None:
+        if not temperature >= 0:
+            raise ConfigError(
+                f"temperature={temperature} is not allowed: use 0 (the prior's mode) or more"
+            )

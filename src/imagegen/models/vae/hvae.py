@@ -270,6 +270,7 @@ class HVAE(Autoencoder):
         """Ancestral samples z_l ~ p(z_l | z_<l) (std scaled by ``temperature``), mean images."""
         y = self.check_labels(n, labels, self.h0.device)
         t = self.config.temperature if temperature is None else temperature
+        self.check_temperature(t)
         out, _, _ = self.top_down(n, y, generator=generator, temperature=t)
         return lik.mean(self.likelihood, out).float()
 

@@ -68,7 +68,7 @@ def nll(kind: Likelihood, h: torch.Tensor, x: torch.Tensor, obs_sigma: float = 0
         kind: the likelihood.
         h: decoder output, (B, out_channels, H, W).
         x: the images, (B, C, H, W) in [-1, 1].
-        obs_sigma: std of the Gaussian likelihood.
+        obs_sigma: std of the Gaussian likelihood (a float or a 0-d tensor).
     """
     h, x = h.float(), x.float()
     if kind == "bernoulli":
@@ -79,7 +79,8 @@ def nll(kind: Likelihood, h: torch.Tensor, x: torch.Tensor, obs_sigma: float = 0
         return discretized_logistic_nll(x, mu, log_s).flatten(1).sum(1)
     d = x[0].numel()
     sq = (x - h).pow(2).flatten(1).sum(1)
-    return sq / (2 * obs_sigma**2) + d * (math.log(obs_sigma) + 0.5 * math.log(2 * math.pi))
+    log_sigma = torch.log(torch.as_tensor(obs_sigma, dtype=torch.float32, device=x.device))
+    return sq / (2 * obs_sigma**2) + d * (log_sigma + 0.5 * math.log(2 * math.pi))
 
 
 def discrete_nats(kind: Likelihood, nats: torch.Tensor, dims: int) -> torch.Tensor:

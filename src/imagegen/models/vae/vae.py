@@ -18,6 +18,7 @@ from torch import nn
 from imagegen.data.base import Batch, DataSpec
 from imagegen.models.base import ModelConfig, OptimSettings, StepOutput, check_choice, check_range
 from imagegen.models.layers import pyramid
+from imagegen.models.layers.residual import ResBlock
 from imagegen.models.vae import likelihood as lik
 from imagegen.models.vae.autoencoder import Autoencoder
 from imagegen.models.vae.latent import free_bits, kl_diag_gaussian, kl_weight, reparameterize
@@ -35,10 +36,15 @@ class VAEConfig(ModelConfig):
         likelihood: "gaussian" (fixed std ``obs_sigma`` on [-1, 1] pixels), "bernoulli" or
             "logistic" (discretised, learned scale).
         obs_sigma: std of the Gaussian likelihood.
+        calibrated: Gaussian likelihood only: sigma is the RMS error of the batch, its optimum
+            (sigma-VAE, Rybkin et al. 2021), so reconstruction and KL balance themselves; the
+            ELBO on test data uses its running mean.
         kl_warmup: fraction of the training budget over which the KL weight ramps from 0 to beta.
         free_bits: floor in nats on each latent dimension's batch-mean KL (0: none).
         conditional: feed one-hot labels to encoder and decoder (prior stays N(0, I); see ``cvae``
             for a learned class prior).
+        res_blocks: residual blocks after each resolution stage of encoder and decoder (0: the
+            plain conv stack).
         lr: Adam learning rate.
     """
 
@@ -47,13 +53,16 @@ class VAEConfig(ModelConfig):
     beta: float = 1.0
     likelihood: lik.Likelihood = "gaussian"
     obs_sigma: float = 0.2
+    calibrated: bool = False
     kl_warmup: float = 0.0
     free_bits: float = 0.0
     conditional: bool = False
+    res_blocks: int = 0
     lr: float = 1e-3
 
     def validate(self) -> None:
         name = type(self).__name__
+        check_range(name, "res_blocks", self.res_blocks, 0)
         check_range(name, "latent_dim", self.latent_dim, 1)
         check_range(name, "width", self.width, 8)
         check_range(name, "beta", self.beta, 0.0)
@@ -74,7 +83,9 @@ class Encoder(nn.Module):
         self.n_cls = n_cls
         layers: list[nn.Module] = [nn.Conv2d(spec.channels + n_cls, ch[0], 3, 1, 1), nn.SiLU()]
         for i in range(stages):
+            layers += [ResBlock(ch[i]) for _ in range(cfg.res_blocks)]
             layers += [nn.Conv2d(ch[i], ch[i + 1], 4, 2, 1), nn.GroupNorm(8, ch[i + 1]), nn.SiLU()]
+        layers += [ResBlock(ch[-1]) for _ in range(cfg.res_blocks)]
         self.net = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Linear(ch[-1] * base * base, 2 * cfg.latent_dim)
 
@@ -98,13 +109,14 @@ class Decoder(nn.Module):
         self.c0 = ch[0]
         self.n_cls = n_cls
         self.fc = nn.Linear(cfg.latent_dim + n_cls, ch[0] * self.base**2)
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [ResBlock(ch[0]) for _ in range(cfg.res_blocks)]
         for i in range(stages):
             layers += [
                 nn.SiLU(),
                 nn.ConvTranspose2d(ch[i], ch[i + 1], 4, 2, 1),
                 nn.GroupNorm(8, ch[i + 1]),
             ]
+            layers += [ResBlock(ch[i + 1]) for _ in range(cfg.res_blocks)]
         out = lik.out_channels(cfg.likelihood, spec.channels)
         self.net = nn.Sequential(*layers, nn.SiLU(), nn.Conv2d(ch[-1], out, 3, 1, 1))
 
@@ -126,6 +138,8 @@ class VAE(Autoencoder):
         self.encoder = Encoder(config, spec, n_cls)
         self.decoder = Decoder(config, spec, n_cls)
         self.kl_beta = config.beta  # the KL weight of the current step (warm-up)
+        if config.calibrated:  # only then: older runs' weights keep loading
+            self.register_buffer("sigma_run", torch.tensor(float(config.obs_sigma)))
 
     @property
     def conditional(self) -> bool:
@@ -154,6 +168,18 @@ class VAE(Autoencoder):
         """The KL term that training minimises, per image (free bits applied), (B,)."""
         return self.kl_beta * free_bits(kl_dims, self.config.free_bits)
 
+    def obs_sigma(self, h: torch.Tensor, x: torch.Tensor) -> float | torch.Tensor:
+        """The Gaussian likelihood's sigma: fixed, or (``calibrated``) the batch RMS error in
+        training, with gradient, and its running mean otherwise."""
+        if not (self.config.calibrated and self.likelihood == "gaussian"):
+            return self.config.obs_sigma
+        if not self.training:
+            return self.sigma_run
+        sigma = (x.float() - h.float()).pow(2).mean().sqrt().clamp(min=1e-3)
+        with torch.no_grad():
+            self.sigma_run.lerp_(sigma.detach(), 0.01)
+        return sigma
+
     def elbo_terms(
         self, x: torch.Tensor, labels: torch.Tensor | None, generator: Generators
     ) -> dict[str, torch.Tensor]:
@@ -162,7 +188,7 @@ class VAE(Autoencoder):
         h = self.decoder(z, labels)
         kl_dims = self.kl_per_dim(mu.float(), logvar.float(), labels)
         return {
-            "rec": lik.nll(self.likelihood, h, x, self.config.obs_sigma),
+            "rec": lik.nll(self.likelihood, h, x, self.obs_sigma(h, x)),
             "kl": kl_dims.sum(1),
             "kl_dims": kl_dims,
         }
@@ -171,14 +197,14 @@ class VAE(Autoencoder):
         y = batch.y if self.conditional else None
         t = self.elbo_terms(batch.x, y, generator)
         loss = (t["rec"] + self.training_kl(t["kl_dims"])).mean()
-        return StepOutput(
-            loss,
-            {
-                "loss/elbo": (t["rec"] + t["kl"]).mean().detach(),
-                "loss/rec": t["rec"].mean().detach(),
-                "loss/kl": t["kl"].mean().detach(),
-            },
-        )
+        logs = {
+            "loss/elbo": (t["rec"] + t["kl"]).mean().detach(),
+            "loss/rec": t["rec"].mean().detach(),
+            "loss/kl": t["kl"].mean().detach(),
+        }
+        if self.config.calibrated:
+            logs["vae/sigma"] = self.sigma_run.detach().clone()
+        return StepOutput(loss, logs)
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.encoder(x, labels)[0]
@@ -224,6 +250,7 @@ class VAE(Autoencoder):
         **options: Any,
     ) -> torch.Tensor:
         """Decode z ~ p(z) (scaled by ``temperature``) to mean images, float32 in [-1, 1]."""
+        self.check_temperature(temperature)
         device = next(self.parameters()).device
         y = self.check_labels(n, labels, device)
         eps = randn((n, self.config.latent_dim), generator, device)

@@ -257,6 +257,9 @@ class VQVAE(Autoencoder):
         **options: Any,
     ) -> torch.Tensor:
         """Codes from the prior (``temperature``, ``top_k``), decoded to mean images in [-1, 1]."""
+        self.check_temperature(temperature)
+        if top_k < 0:
+            raise ConfigError(f"top_k={top_k} is not allowed: use 0 (all codes) or more")
         device = next(self.parameters()).device
         y = self.check_labels(n, labels, device)
         k = self.prior.sample(n, generator, device, y, temperature, top_k)
