@@ -55,10 +55,10 @@ def evaluate_elbo(
             r = model.negative_elbo(b.x, y, generator(device, seed, i))
             for k in sums:
                 sums[k] += float(r[k].double().sum())
-            if hasattr(model, "quantizer"):
-                codes.append(model.codes(b.x).cpu())
-            elif hasattr(model, "traverse"):
-                means.append(model.encode(b.x, y).float().cpu())
+            if "codes" in r:  # a VQ-VAE: codebook usage
+                codes.append(r["codes"].cpu())
+            elif "mu" in r:  # a vector latent: active units
+                means.append(r["mu"].float().cpu())
             if progress is not None:
                 progress(min(start + batch_size, len(data)), len(data))
     finally:

@@ -3,7 +3,6 @@ interpolate and the ELBO. Latent diffusion uses ``encode``/``decode`` of a froze
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -30,7 +29,8 @@ class Autoencoder(GenerativeModel):
     def elbo_terms(
         self, x: torch.Tensor, labels: torch.Tensor | None, generator: Generators
     ) -> dict[str, torch.Tensor]:
-        """Per-image terms of the negative ELBO in nats: ``rec`` = -log p(x|z) and ``kl``, (B,)."""
+        """Per-image terms of the negative ELBO in nats: ``rec`` = -log p(x|z) and ``kl``, (B,);
+        a model may add what it computed on the way (``mu``: posterior means, ``codes``)."""
         raise NotImplementedError
 
     @property
@@ -84,12 +84,13 @@ class Autoencoder(GenerativeModel):
     def negative_elbo(
         self, x: torch.Tensor, labels: torch.Tensor | None, generator: Generators
     ) -> dict[str, torch.Tensor]:
-        """-ELBO per image as a bound on the 8-bit data: ``nats``, ``bpd``, ``rec``, ``kl`` (B,)."""
+        """-ELBO per image as a bound on the 8-bit data: ``nats``, ``bpd``, ``rec``, ``kl`` (B,),
+        and the extra terms of :meth:`elbo_terms`."""
         y = self.check_labels(x.shape[0], labels, x.device)
         terms = self.elbo_terms(x, y, generator)
         dims = x[0].numel()
         nats = lik.discrete_nats(self.likelihood, terms["rec"] + terms["kl"], dims)
-        return {**terms, "nats": nats, "bpd": nats / (dims * math.log(2))}
+        return {**terms, "nats": nats, "bpd": lik.bits_per_dim(nats, dims)}
 
     def sample_options(self) -> dict[str, Any]:
         return {"temperature": 1.0}

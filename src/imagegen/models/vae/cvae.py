@@ -15,7 +15,6 @@ from torch import nn
 
 from imagegen.data.base import DataSpec
 from imagegen.errors import ConfigError
-from imagegen.models.vae.latent import kl_two_gaussians
 from imagegen.models.vae.vae import VAE, VAEConfig
 
 
@@ -54,9 +53,3 @@ class CVAE(VAE):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.prior_net(y).float().chunk(2, dim=1)
         return mu, logvar.clamp(-10.0, 10.0)
-
-    def kl_per_dim(
-        self, mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor | None
-    ) -> torch.Tensor:
-        mu_p, logvar_p = self.prior(y, mu)
-        return kl_two_gaussians(mu, logvar, mu_p, logvar_p)

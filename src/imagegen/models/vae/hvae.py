@@ -162,7 +162,7 @@ class HVAE(Autoencoder):
         temperature: float = 1.0,
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """Run the decoder. Group l's z is ``zs[l]`` if given; else drawn from the posterior (with
-        ``feats``) or the prior.
+        ``feats``) or the prior, its std scaled by ``temperature`` (0: the mean, no noise drawn).
 
         Returns:
             decoder output (B, out, H, W), the z of every group, the KL of every group (B,) each
@@ -187,10 +187,11 @@ class HVAE(Autoencoder):
                 mu, logvar = mu_p, logvar_p
             if zs is not None:
                 z = zs[l_]
+            elif temperature == 0:
+                z = mu
             else:
                 eps = randn(tuple(mu.shape), generator, h.device)
-                scale = 1.0 if feats is not None else temperature
-                z = mu + scale * torch.exp(0.5 * logvar) * eps
+                z = mu + temperature * torch.exp(0.5 * logvar) * eps
             used.append(z)
             kls.append(kl)
             h = self.dec_cells[l_](h + self.z_in[l_](z.to(h.dtype)))
@@ -231,19 +232,8 @@ class HVAE(Autoencoder):
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Posterior means of every group, flattened and concatenated, (B, total latent dims).
         Each group's mean is taken given the means of the groups above it."""
-        feats = self.bottom_up(x)
-        h = self._h0(x.shape[0], labels)
-        zs = []
-        g = self.config.groups
-        for l_ in range(len(self.sides)):
-            if l_ and l_ % g == 0:
-                h = self.up[l_ // g - 1](h)
-            mu_p, _ = self.prior_heads[l_](h).float().chunk(2, dim=1)
-            d_mu, _ = self.post_heads[l_](torch.cat([h, feats[l_]], 1)).float().chunk(2, 1)
-            z = mu_p + d_mu
-            zs.append(z.flatten(1))
-            h = self.dec_cells[l_](h + self.z_in[l_](z.to(h.dtype)))
-        return torch.cat(zs, 1)
+        _, zs, _ = self.top_down(x.shape[0], labels, self.bottom_up(x), temperature=0.0)
+        return torch.cat([z.flatten(1) for z in zs], 1)
 
     def _split(self, z: torch.Tensor) -> list[torch.Tensor]:
         c = self.config.z_channels

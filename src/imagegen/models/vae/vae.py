@@ -21,7 +21,13 @@ from imagegen.models.layers import pyramid
 from imagegen.models.layers.residual import ResBlock
 from imagegen.models.vae import likelihood as lik
 from imagegen.models.vae.autoencoder import Autoencoder
-from imagegen.models.vae.latent import free_bits, kl_diag_gaussian, kl_weight, reparameterize
+from imagegen.models.vae.latent import (
+    free_bits,
+    kl_diag_gaussian,
+    kl_two_gaussians,
+    kl_weight,
+    reparameterize,
+)
 from imagegen.seeding import Generators, randn
 
 
@@ -161,8 +167,9 @@ class VAE(Autoencoder):
     def kl_per_dim(
         self, mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor | None
     ) -> torch.Tensor:
-        """KL(q(z|x) || p(z)) per latent dimension, (B, D)."""
-        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        """KL(q(z|x) || p(z)) per latent dimension, (B, D), against :meth:`prior`."""
+        mu_p, logvar_p = self.prior(y, mu)
+        return kl_two_gaussians(mu, logvar, mu_p, logvar_p)
 
     def training_kl(self, kl_dims: torch.Tensor) -> torch.Tensor:
         """The KL term that training minimises, per image (free bits applied), (B,)."""
@@ -191,6 +198,7 @@ class VAE(Autoencoder):
             "rec": lik.nll(self.likelihood, h, x, self.obs_sigma(h, x)),
             "kl": kl_dims.sum(1),
             "kl_dims": kl_dims,
+            "mu": mu,
         }
 
     def loss(self, phase: str, batch: Batch, generator: torch.Generator) -> StepOutput:

@@ -243,6 +243,7 @@ class VQVAE(Autoencoder):
         return {
             "rec": lik.nll(self.likelihood, h, x, self.config.obs_sigma),
             "kl": self.prior.nll(k.flatten(1), labels),
+            "codes": k,
         }
 
     @torch.no_grad()
