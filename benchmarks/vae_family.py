@@ -2,12 +2,14 @@
 
     python benchmarks/vae_family.py --data mnist --models vae,beta_vae,cvae,vqvae,hvae \
         --minutes 30 --n 10000
-    python benchmarks/vae_family.py --data cifar10 --models vqvae --minutes 30 --n 10000
+    python benchmarks/vae_family.py --data cifar10 --models vqvae --minutes 30 --n 0
+    python benchmarks/vae_family.py --data mnist --models vae --variant logistic --n 0
 
-Per model: train with benchmarks/configs/<data>_<model>.yaml for --minutes, then on the test split
-FID-N of N samples (balanced classes for conditional models, with conditional accuracy), the
-negative ELBO in nats and bits/dim, reconstruction MSE/PSNR/SSIM, and active units or codebook
-usage. Writes benchmarks/results/vae_<data>_<model>.json and sample / reconstruction /
+Per model: train with benchmarks/configs/<data>_<model>[_<variant>].yaml for --minutes, then on
+the test split FID-N of N samples (balanced classes for conditional models, with conditional
+accuracy; --n 0 skips FID), the negative ELBO in nats and bits/dim, reconstruction MSE/PSNR/SSIM,
+and active units or codebook usage. Writes benchmarks/results/vae_<tag>.json (tag
+<data>_<model>[_<variant>]) and sample / reconstruction /
 interpolation (/ traversal) grids under docs/img/, then rebuilds docs/benchmarks.md.
 Not part of the test suite. --train-only then --reuse splits training from scoring.
 """
@@ -48,7 +50,7 @@ def reconstructions(model, test, batch_size: int = 500) -> np.ndarray:
 
 
 def run_one(name: str, args: argparse.Namespace) -> dict:
-    tag = f"{args.data}_{name}"
+    tag = f"{args.data}_{name}" + (f"_{args.variant}" if args.variant else "")
     cfg = yaml.safe_load((ROOT / "benchmarks" / "configs" / f"{tag}.yaml").read_text())
     train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
     test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
@@ -65,22 +67,26 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     train_s = json.loads(last.read_text())["elapsed"]
     run = ig.load_run(out)
     model = run.model
-    labels = default_labels(model, args.n)
+    n = max(args.n, 64)  # --n 0: only the 64 samples of the picture, no FID
+    labels = default_labels(model, n)
     t = time.time()
-    images = run.sample(args.n, seed=args.seed + 1, labels=labels, **cfg.get("sample", {}))
+    images = run.sample(n, seed=args.seed + 1, labels=labels, **cfg.get("sample", {}))
     sample_s = time.time() - t
-    metrics = [m for m in args.metrics.split(",") if m]
-    if labels is not None:
+    metrics = [m for m in args.metrics.split(",") if m] if args.n else []
+    if labels is not None and args.n:
         metrics.append("acc")
     t = time.time()
-    result = ig.evaluate(
-        images,
-        test,
-        metrics=metrics,
-        labels=None if labels is None else labels.numpy(),
-        train=train if labels is not None else None,
-        progress=None,
-    )
+    result = {"fid": None, "card": None}
+    if metrics:
+        result = ig.evaluate(
+            images,
+            test,
+            metrics=metrics,
+            labels=None if labels is None else labels.numpy(),
+            train=train if labels is not None else None,
+            progress=None,
+        )
+        result.setdefault("fid", None)
     eval_s = time.time() - t
     elbo = evaluate_elbo(model, test, seed=args.seed)
     rec = reconstruction_metrics(test.images, reconstructions(model, test))
@@ -104,8 +110,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "model": name,
         "commit": COMMIT_AT_START,
         "machine": machine(),
+        "variant": args.variant,
         "command": f"python benchmarks/vae_family.py --data {args.data} --models {name} "
-        f"--minutes {args.minutes} --n {args.n}",
+        + (f"--variant {args.variant} " if args.variant else "")
+        + f"--minutes {args.minutes} --n {args.n}",
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
         "steps": run.step,
@@ -113,7 +121,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "sample_options": cfg.get("sample", {}),
         "sample_seconds": round(sample_s, 1),
         "eval_seconds": round(eval_s, 1),
-        "n_generated": args.n,
+        "n_generated": args.n if result["fid"] is not None else 0,
         **{k: v for k, v in result.items() if k != "card"},
         **{f"test_{k}": v for k, v in rec.items()},
         **elbo,
@@ -126,8 +134,9 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         record["traversal_dims"] = dims
     dest = ROOT / "benchmarks" / "results" / f"vae_{tag}.json"
     dest.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    fid = "-" if record["fid"] is None else f"{record['fid']:.2f}"
     print(
-        f"{tag}: FID {record['fid']:.2f}, -ELBO {elbo['elbo_nats']:.1f} nats "
+        f"{tag}: FID {fid}, -ELBO {elbo['elbo_nats']:.1f} nats "
         f"({elbo['elbo_bpd']:.3f} bits/dim), PSNR {rec['psnr']:.2f} dB after {run.step} steps",
         flush=True,
     )
@@ -144,7 +153,8 @@ def main() -> None:
         "--metrics", default="fid", help="beside FID (and acc): kid,pr need 12 min more features"
     )
     p.add_argument("--minutes", type=float, default=30.0)
-    p.add_argument("--n", type=int, default=10000)
+    p.add_argument("--n", type=int, default=10000, help="samples for FID (0: no FID)")
+    p.add_argument("--variant", default="", help="use configs/<data>_<model>_<variant>.yaml")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
