@@ -75,6 +75,7 @@ def main() -> None:
             )
         lines.append("")
     lines += vae_family_section()
+    lines += gan_family_section()
     lines += eval_speed_section()
     lines += classifiers_section()
     lines += ddpm_samplers_section()
@@ -164,6 +165,66 @@ def vae_family_section() -> list[str]:
                 f"Traversal rows: latent dimensions {r['traversal_dims']}, values -3 .. 3.",
                 "",
             ]
+        lines += ["Model config: `" + json.dumps(r["model_config"]) + "`", ""]
+    return lines
+
+
+# issue 6's bars: every MNIST GAN FID-10k <= 15, the best unconditional and the best conditional
+# <= 6 (the conditional one with accuracy >= 97%); the best CIFAR-10 GAN <= 50
+GAN_TARGETS = {"fid_each": 15.0, "fid_best": 6.0, "acc": 0.97, "fid_cifar10": 50.0}
+
+
+def gan_family_section() -> list[str]:
+    paths = sorted((ROOT / "benchmarks" / "results").glob("gan_*.json"))
+    if not paths:
+        return []
+    recs = [json.loads(p.read_text()) for p in paths]
+    t = GAN_TARGETS
+
+    def best(conditional: bool, data: str) -> dict | None:
+        pool = [r for r in recs if r["data"] == data and ("acc" in r) == conditional]
+        return min(pool, key=lambda r: r["fid"]) if pool else None
+
+    bests = {id(b) for b in (best(False, "mnist"), best(True, "mnist")) if b is not None}
+    cifar_best = best(False, "cifar10") or best(True, "cifar10")
+    lines = [
+        "## The GAN family: FID, KID and precision/recall after a CPU-time budget",
+        "",
+        "Each GAN trains on the training split for the budget; its EMA generator then draws N",
+        "samples (seed 1; balanced classes for conditional models, judged by the cached classifier",
+        "of the evaluation suite), scored against the test split. Targets (issue 6): every MNIST",
+        "GAN FID ≤ 15, the best unconditional and the best conditional ≤ 6 (the conditional one",
+        "with accuracy ≥ 97%), the best CIFAR-10 GAN ≤ 50 after at most 60 minutes.",
+        "",
+        "| data | model | budget (min) | steps | images seen | FID | KID ×1e3 | precision | recall "
+        "| cond. acc | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in recs:
+        bar = t["fid_each"] if r["data"] == "mnist" else None
+        if id(r) in bests:
+            bar = t["fid_best"]
+        if r is cifar_best:
+            bar = t["fid_cifar10"]
+        fid_pass = None if bar is None else r["fid"] <= bar
+        fid = f"{_cell(r['fid'], '.2f', fid_pass)} (N={r['n_generated']:,})"
+        kid = _cell(None if r.get("kid") is None else r["kid"] * 1e3, ".2f")
+        acc = _cell(r.get("acc"), ".3f", None if "acc" not in r else r["acc"] >= t["acc"])
+        model = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
+        lines.append(
+            f"| {r['data']} | {model} | {r['minutes_budget']:g} | {r['steps']} | "
+            f"{r['images_seen']:,} | {fid} | {kid} | {_cell(r.get('precision'), '.3f')} | "
+            f"{_cell(r.get('recall'), '.3f')} | {acc} | {r['commit']} |"
+        )
+    lines += ["", f"Machine: {recs[-1]['machine']}.", "", "Commands:", ""]
+    lines += [f"- `{r['command']}`" for r in recs]
+    lines.append("")
+    for r in recs:
+        variant = f" ({r['variant']})" if r.get("variant") else ""
+        lines += [f"### {r['data']} {r['model']}{variant}", ""]
+        for kind, path in r["pictures"].items():
+            lines.append(f"{kind}: ![{r['model']} {kind}]({Path(path).relative_to('docs')})")
+            lines.append("")
         lines += ["Model config: `" + json.dumps(r["model_config"]) + "`", ""]
     return lines
 

@@ -15,6 +15,12 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 TINY = {
     "dcgan": {"z_dim": 8, "width": 32},
+    "wgan_gp": {"z_dim": 8, "width": 32},
+    "sagan": {"z_dim": 8, "width": 32},
+    "cgan": {"z_dim": 8, "width": 32, "embed_dim": 8, "aux_weight": 1.0},
+    "biggan": {"z_dim": 12, "width": 32, "embed_dim": 8, "conditional": False},
+    "stylegan": {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "width": 32},
+    "pggan": {"z_dim": 8, "width": 32},
     "vae": {"latent_dim": 4, "width": 32},
     "beta_vae": {"latent_dim": 4, "width": 32, "capacity": 5.0},
     "cvae": {"latent_dim": 4, "width": 32},

@@ -51,7 +51,13 @@ def test_gan_samples_move_towards_the_data(tmp_path):
     assert after < 0.7 * before
 
 
-@pytest.mark.parametrize("name", ["dcgan", "vae", "ddpm", "beta_vae", "cvae", "vqvae", "hvae"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        *("dcgan", "vae", "ddpm", "beta_vae", "cvae", "vqvae", "hvae"),
+        *("wgan_gp", "cgan", "sagan", "biggan", "stylegan", "pggan"),
+    ],
+)
 def test_save_load_gives_identical_samples(tmp_path, name):
     ds = halves_dataset()
     model = create_model(name, ds.spec, TINY[name], seed=0, conditional=True)
@@ -68,7 +74,7 @@ def test_save_load_gives_identical_samples(tmp_path, name):
     )
 
 
-@pytest.mark.parametrize("name", ["dcgan", "vae", "ddpm", "vqvae", "hvae"])
+@pytest.mark.parametrize("name", ["dcgan", "vae", "ddpm", "vqvae", "hvae", "sagan", "stylegan"])
 def test_resume_is_exact(tmp_path, name):
     ds = halves_dataset(n=40)  # 40 / 16 -> epochs of 2 steps: checkpoints fall mid-epoch too
     kw = dict(batch_size=16, flip=True, ema_decay=0.9, **FAST)

@@ -201,6 +201,12 @@ def train(
     help="VAE family: std scale of prior samples (vqvae: divides the prior's logits); 1 = the model.",
 )
 @click.option("--top-k", type=int, default=None, help="vqvae: sample codes from the k likeliest.")
+@click.option(
+    "--truncation",
+    type=float,
+    default=None,
+    help="stylegan: psi in 0..1 (1 = none); biggan: truncate z to [-t, t] (0 = none).",
+)
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option(
     "--out",
@@ -223,7 +229,20 @@ def train(
     "--interpolate",
     "picture",
     flag_value="interpolate",
-    help="Autoencoders: latent interpolations between pairs of test images.",
+    help="Autoencoders: latent interpolations between pairs of test images; GANs: between "
+    "random latents.",
+)
+@click.option(
+    "--truncation-sweep",
+    "picture",
+    flag_value="truncation",
+    help="biggan/stylegan: the same seeds from no truncation to the strongest, one per row.",
+)
+@click.option(
+    "--style-mix",
+    "picture",
+    flag_value="style_mix",
+    help="stylegan: coarse styles of the left column mixed with fine styles of the top row.",
 )
 @click.option(
     "--traverse",
@@ -244,6 +263,7 @@ def sample(
     sampler,
     temperature,
     top_k,
+    truncation,
     batch_size,
     out,
     replay,
@@ -277,6 +297,7 @@ def sample(
         sampler=sampler,
         temperature=temperature,
         top_k=top_k,
+        truncation=truncation,
         batch_size=batch_size,
         out=out,
     )

@@ -89,6 +89,7 @@ def run_sampling(
     sampler: str | None = None,
     temperature: float | None = None,
     top_k: int | None = None,
+    truncation: float | None = None,
     batch_size: int = 256,
     out: str | None = None,
 ) -> Path:
@@ -98,7 +99,13 @@ def run_sampling(
 
     _check_n(n)
     r = load_run(run)
-    given = (("steps", steps), ("sampler", sampler), ("temperature", temperature), ("top_k", top_k))
+    given = (
+        ("steps", steps),
+        ("sampler", sampler),
+        ("temperature", temperature),
+        ("top_k", top_k),
+        ("truncation", truncation),
+    )
     options = {k: v for k, v in given if v is not None}
     images = r.sample(
         n,
@@ -252,18 +259,17 @@ def run_pictures(
     seed: int = 0,
     out: str | None = None,
 ) -> tuple[Path, str]:
-    """Write a reconstruction, interpolation or traversal grid of an autoencoder run.
+    """Write a picture of a run: a reconstruction, interpolation or traversal grid of an
+    autoencoder, or an interpolation, truncation or style-mixing grid of a GAN.
 
     Returns:
         the PNG and a line describing it.
     """
     from imagegen.sampling import load_run
-    from imagegen.sampling.pictures import interpolation_grid, reconstruction_grid, traversal_grid
     from imagegen.viz import save_png
 
     _check_n(n)
     r = load_run(run)
-    data = _run_data(r.config, data_name, data_root)
     meta = {
         "model": r.name,
         "run": str(Path(run).resolve()),
@@ -272,6 +278,19 @@ def run_pictures(
         "seed": seed,
         "picture": kind,
     }
+    if r.model.family == "gan" or kind in ("truncation", "style_mix"):
+        grid, what = _gan_picture(r.model, kind, n, seed, meta)
+    else:
+        grid, what = _autoencoder_picture(r, kind, data_name, data_root, n, seed, meta)
+    target = Path(out) if out else Path(run) / f"{kind}.png"
+    save_png(target, grid, meta)
+    return target, what
+
+
+def _autoencoder_picture(r, kind, data_name, data_root, n, seed, meta) -> tuple[np.ndarray, str]:
+    from imagegen.sampling.pictures import interpolation_grid, reconstruction_grid, traversal_grid
+
+    data = _run_data(r.config, data_name, data_root)
     if kind == "reconstruct":
         grid = reconstruction_grid(r.model, data, n=n, seed=seed)
         what = f"inputs (odd rows) and reconstructions (even rows) of {data.spec.name} {data.split}"
@@ -282,6 +301,31 @@ def run_pictures(
         grid, dims = traversal_grid(r.model, data, seed=seed)
         meta["dims"] = dims
         what = f"latent traversals from -3 to 3 of dimensions {dims}, one per row"
-    target = Path(out) if out else Path(run) / f"{kind}.png"
-    save_png(target, grid, meta)
-    return target, what
+    return grid, what
+
+
+def _gan_picture(model, kind, n, seed, meta) -> tuple[np.ndarray, str]:
+    from imagegen.sampling.gan_pictures import (
+        gan_interpolation_grid,
+        style_mix_grid,
+        truncation_grid,
+    )
+
+    if kind == "interpolate":
+        return gan_interpolation_grid(model, rows=min(n, 16), seed=seed), (
+            "interpolations between random latents (spherical), one per row"
+        )
+    if kind == "truncation":
+        grid, values = truncation_grid(model, rows=min(n, 16), seed=seed)
+        meta["truncation"] = values
+        return grid, f"the same seeds per row, truncation {values} by column"
+    if kind == "style_mix":
+        grid, crossover = style_mix_grid(model, n=min(n, 8), seed=seed)
+        meta["crossover"] = crossover
+        return grid, (
+            f"styles of the left column before layer {crossover}, of the top row from it on"
+        )
+    raise ConfigError(
+        f"--{kind} needs an autoencoder run, not the GAN '{model.name}': GANs have "
+        "--interpolate, --truncation-sweep (biggan, stylegan) and --style-mix (stylegan)"
+    )

@@ -59,17 +59,24 @@ class Batch:
         x: float32 ``(B, C, H, W)`` in ``[-1, 1]``.
         y: int64 ``(B,)`` class labels, or None for unlabelled data.
         captions: one caption per image, or None.
+        index: int64 ``(B,)`` positions of the images in their dataset, or None; with
+            ``flipped`` (bool ``(B,)``, None: no flips) they identify each image exactly, so a
+            model may cache what it computes from a fixed image (a frozen encoder's codes).
     """
 
     x: torch.Tensor
     y: torch.Tensor | None = None
     captions: list[str] | None = None
+    index: torch.Tensor | None = None
+    flipped: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(
             self.x.to(device),
             None if self.y is None else self.y.to(device),
             self.captions,
+            self.index,
+            self.flipped,
         )
 
 
@@ -144,8 +151,10 @@ class ImageDataset:
         """
         idx = np.asarray(indices, dtype=np.int64)
         x = torch.from_numpy(self.images[idx]).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        flipped = None
         if flip is not None and bool(flip.any()):
             x[flip] = x[flip].flip(-1)
+            flipped = flip.clone()
         y = (
             None
             if self.labels is None
@@ -154,7 +163,8 @@ class ImageDataset:
         caps = None if self.captions is None else [self.captions[i] for i in idx]
         # explicit NCHW strides: with one channel, the permuted view's strides also read as
         # channels-last, and oneDNN then runs every layer (and GroupNorm's slow path) in NHWC
-        return Batch(x.clone(memory_format=torch.contiguous_format), y, caps)
+        x = x.clone(memory_format=torch.contiguous_format)
+        return Batch(x, y, caps, torch.tensor(idx), flipped)
 
     def subset(self, n: int, seed: int = 0) -> ImageDataset:
         """A deterministic random subset of n images (all of them if n >= len)."""

@@ -10,7 +10,13 @@ from imagegen.data.base import DataSpec
 from imagegen.errors import ConfigError
 from imagegen.models.base import GenerativeModel, ModelConfig
 from imagegen.models.diffusion.ddpm import DDPM
+from imagegen.models.gan.biggan import BigGAN
+from imagegen.models.gan.cgan import CGAN
 from imagegen.models.gan.dcgan import DCGAN
+from imagegen.models.gan.pggan import PGGAN
+from imagegen.models.gan.sagan import SAGAN
+from imagegen.models.gan.stylegan import StyleGAN
+from imagegen.models.gan.wgan_gp import WGANGP
 from imagegen.models.vae.beta_vae import BetaVAE
 from imagegen.models.vae.cvae import CVAE
 from imagegen.models.vae.hvae import HVAE
@@ -18,7 +24,22 @@ from imagegen.models.vae.vae import VAE
 from imagegen.models.vae.vqvae import VQVAE
 
 MODELS: dict[str, type[GenerativeModel]] = {
-    m.name: m for m in (DCGAN, VAE, BetaVAE, CVAE, VQVAE, HVAE, DDPM)
+    m.name: m
+    for m in (
+        DCGAN,
+        WGANGP,
+        CGAN,
+        SAGAN,
+        BigGAN,
+        StyleGAN,
+        PGGAN,
+        VAE,
+        BetaVAE,
+        CVAE,
+        VQVAE,
+        HVAE,
+        DDPM,
+    )
 }
 
 

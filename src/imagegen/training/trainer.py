@@ -28,6 +28,7 @@ from imagegen.data.base import Batch, ImageDataset
 from imagegen.errors import ConfigError, ImagegenError, RunError
 from imagegen.models.base import GenerativeModel, Phase
 from imagegen.safe_weights import load_into
+from imagegen.sampling.diversity import COLLAPSE_RATIO, diversity_ratio
 from imagegen.sampling.generate import generate
 from imagegen.seeding import generator
 from imagegen.training import checkpoint as ckpt
@@ -387,12 +388,29 @@ class Trainer:
             )
 
     # ---- pictures --------------------------------------------------------------------------
-    def save_grid(self, path: Path) -> None:
+    def save_grid(self, path: Path) -> float | None:
+        """Write a sample grid; returns the samples' diversity ratio against real images (None
+        with fewer than 2 images), warning when it looks like a mode collapse."""
         from imagegen.viz import auto_scale, make_grid, save_png
 
         model = self.sampling_model()
         n = self.cfg.grid_size
         images = generate(model, n, seed=self.cfg.seed)
+        ratio = None
+        if n >= 2 and len(self.data) >= 2:
+            pick = np.random.default_rng(self.cfg.seed).choice(
+                len(self.data), min(n, len(self.data)), replace=False
+            )
+            ratio = diversity_ratio(images, self.data.images[np.sort(pick)])
+            if ratio < COLLAPSE_RATIO:
+                log.warning(
+                    "step %d: samples are %.0f%% as varied as the data: the generator may have "
+                    "collapsed to few modes; see %s (lower the learning rates, add DiffAugment or "
+                    "resume from an earlier checkpoint)",
+                    self.step,
+                    100 * ratio,
+                    path,
+                )
         nrow = model.spec.num_classes if model.conditional and n >= model.spec.num_classes else None
         grid = make_grid(images, nrow=nrow, scale=auto_scale(model.spec.resolution))
         meta = {
@@ -403,6 +421,7 @@ class Trainer:
             **model.sample_options(),
         }
         save_png(path, grid, meta)
+        return ratio
 
     def periodic_eval(self, logger: MetricsLogger) -> float:
         """Sample ``eval_every_n`` images, log ``eval/<metric>``; returns the seconds it took."""
@@ -516,7 +535,15 @@ class Trainer:
                         }
                     )
                 if main and self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
-                    self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
+                    ratio = self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
+                    if ratio is not None and logger is not None:
+                        logger.log(
+                            self.step,
+                            self.step * self.cfg.batch_size,
+                            self.elapsed,
+                            0.0,
+                            {"samples/diversity": ratio},
+                        )
                 if (
                     logger is not None
                     and self.cfg.eval_every

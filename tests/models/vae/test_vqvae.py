@@ -76,3 +76,26 @@ def test_encode_decode_is_the_autoencoder_latent_diffusion_uses(name, shape):
     out = model.decode(z)
     assert out.shape == x.shape and out.dtype == torch.float32
     assert out.min() >= -1 and out.max() <= 1
+
+
+def test_prior_phase_caches_codes_by_dataset_position_only_while_the_autoencoder_is_frozen():
+    ds = halves_dataset()
+    model = create_model("vqvae", ds.spec, {**TINY["vqvae"], "ae_stop": 0.5}, seed=0).train()
+    g = torch.Generator().manual_seed(0)
+    model.loss("main", ds.batch(np.arange(16)), g)  # starts the codebook
+    flips = torch.tensor([True, False] * 4)
+    batch = ds.batch(np.arange(8), flips)
+    fresh = model.codes(batch.x).flatten(1)
+    model.begin_step(10, 0.6)  # autoencoder frozen: codes are computed once, then looked up
+    torch.testing.assert_close(model._batch_codes(batch), fresh)
+    with torch.no_grad():  # a change the cache cannot see proves the lookup
+        model.encoder.net[-1].bias.add_(5.0)
+    torch.testing.assert_close(model._batch_codes(batch), fresh)
+    moved = model.codes(batch.x).flatten(1)
+    assert not torch.equal(moved, fresh)
+    model.begin_step(11, 0.4)  # autoencoder training again: the cache is dropped
+    torch.testing.assert_close(model._batch_codes(batch), moved)
+    # the flipped copy of an image has its own entry
+    model.begin_step(12, 0.6)
+    other = ds.batch(np.arange(8), ~flips)
+    torch.testing.assert_close(model._batch_codes(other), model.codes(other.x).flatten(1))

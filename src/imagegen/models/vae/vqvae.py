@@ -5,6 +5,9 @@ sg(e)||^2 (Eq. 3; the codebook term is replaced by EMA updates). Stage 2 (phase 
 ``prior_start`` of the budget on) fits a causal transformer to the codes of the training images,
 so ``sample`` draws new images: codes k ~ p(k) from the prior, then the decoder's mean.
 The ELBO treats q(k|x) as one-hot: -ELBO = -log p(x|z_q) - log p(k).
+
+Once the autoencoder has stopped (``ae_stop``), each training image's codes are fixed: the prior
+phase caches them by dataset position, so it pays the encoder once per image instead of per step.
 """
 
 from __future__ import annotations
@@ -173,6 +176,9 @@ class VQVAE(Autoencoder):
             config.prior_heads,
             spec.num_classes if config.conditional else 0,
         )
+        self._ae_frozen = False
+        # codes of training images once the autoencoder is frozen: (flipped?, N, h*w), -1: unknown
+        self._code_cache = torch.empty(0)
 
     @property
     def conditional(self) -> bool:
@@ -191,6 +197,30 @@ class VQVAE(Autoencoder):
         c = self.config
         return [Phase("main", "main", stop=c.ae_stop), Phase("prior", "prior", start=c.prior_start)]
 
+    def begin_step(self, step: int, done: float) -> None:
+        self._ae_frozen = done >= self.config.ae_stop
+        if not self._ae_frozen:
+            self._code_cache = torch.empty(0)
+
+    def _batch_codes(self, batch: Batch) -> torch.Tensor:
+        """Codes (B, h*w) of a training batch; cached by dataset position while the AE is frozen."""
+        if not self._ae_frozen or batch.index is None:
+            return self.codes(batch.x).flatten(1)
+        idx = batch.index
+        flip = torch.zeros_like(idx) if batch.flipped is None else batch.flipped.long()
+        size = self._code_cache.shape[1] if self._code_cache.numel() else 0
+        if size <= int(idx.max()):
+            grown = torch.full((2, max(int(idx.max()) + 1, 2 * size), self.prior.length), -1)
+            if size:
+                grown[:, :size] = self._code_cache
+            self._code_cache = grown.int()
+        k = self._code_cache[flip, idx].long()  # (B, h*w)
+        miss = k[:, 0] < 0
+        if miss.any():
+            k[miss] = self.codes(batch.x[miss]).flatten(1).cpu()
+            self._code_cache[flip[miss], idx[miss]] = k[miss].int()
+        return k.to(batch.x.device)
+
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """Code indices of images (B, C, H, W) in [-1, 1] -> (B, h, w) int64 (no EMA update)."""
         with torch.no_grad():
@@ -199,7 +229,7 @@ class VQVAE(Autoencoder):
     def loss(self, phase: str, batch: Batch, generator: torch.Generator) -> StepOutput:
         if phase == "prior":
             y = batch.y if self.conditional else None
-            k = self.codes(batch.x).flatten(1)  # (B, h*w)
+            k = self._batch_codes(batch)  # (B, h*w)
             nll = self.prior.nll(k, y)
             return StepOutput(
                 nll.mean() / k.shape[1],

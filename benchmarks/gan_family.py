@@ -1,0 +1,145 @@
+"""Benchmark: the GAN family on MNIST (and the best GAN on CIFAR-10) with a wall-time budget each.
+
+    python benchmarks/gan_family.py --data mnist --models dcgan,wgan_gp,cgan,sagan,biggan,stylegan,pggan \
+        --minutes 30 --n 10000
+    python benchmarks/gan_family.py --data cifar10 --models sagan --minutes 60 --n 10000
+
+Per model: train with benchmarks/configs/<data>_<model>[_<variant>].yaml for --minutes, then FID,
+KID and precision/recall of N samples (seed 1; balanced classes for conditional models, with
+their conditional accuracy) against the test split, and sample / interpolation (/ truncation /
+style-mixing) grids under docs/img/. Writes benchmarks/results/gan_<tag>.json, then rebuilds
+docs/benchmarks.md. Not part of the test suite. --train-only then --reuse splits training from
+scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+import imagegen as ig
+from imagegen.sampling.gan_pictures import gan_interpolation_grid, style_mix_grid, truncation_grid
+from imagegen.sampling.generate import default_labels
+from imagegen.viz import auto_scale, make_grid, save_png
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, commit, machine  # noqa: E402
+
+COMMIT_AT_START = commit()
+
+
+def pictures(model, tag: str, images) -> dict[str, str]:
+    """Sample, interpolation and (where the model has them) truncation and style-mixing grids."""
+    pics = {"samples": make_grid(images[:64], scale=auto_scale(model.spec.resolution))}
+    pics["interpolate"] = gan_interpolation_grid(model, rows=8)
+    if "truncation" in model.sample_options():
+        pics["truncation"] = truncation_grid(model, rows=8)[0]
+    if hasattr(model, "styles"):
+        pics["style_mix"] = style_mix_grid(model, n=6)[0]
+    files = {}
+    for kind, grid in pics.items():
+        img = ROOT / "docs" / "img" / f"gan_{tag}_{kind}.png"
+        save_png(img, grid, {"model": model.name, "picture": kind})
+        files[kind] = str(img.relative_to(ROOT))
+    return files
+
+
+def run_one(name: str, args: argparse.Namespace) -> dict:
+    tag = f"{args.data}_{name}" + (f"_{args.variant}" if args.variant else "")
+    cfg = yaml.safe_load((ROOT / "benchmarks" / "configs" / f"{tag}.yaml").read_text())
+    train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
+    test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
+    out = Path(args.out) / f"gan_{tag}"
+    tcfg = ig.TrainConfig.from_dict(
+        {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
+    )
+    if not (args.reuse and (out / "checkpoints").is_dir()):
+        model = ig.create_model(name, train.spec, cfg.get("model", {}), seed=args.seed)
+        ig.train(model, train, out, tcfg, progress=True)
+    if args.train_only:
+        return {}
+    last = sorted((out / "checkpoints").glob("step_*/state.json"))[-1]
+    train_s = json.loads(last.read_text())["elapsed"]
+    run = ig.load_run(out)
+    model = run.model
+    labels = default_labels(model, args.n)
+    t = time.time()
+    images = run.sample(args.n, seed=args.seed + 1, labels=labels, **cfg.get("sample", {}))
+    sample_s = time.time() - t
+    metrics = [m for m in args.metrics.split(",") if m]
+    if labels is not None:
+        metrics.append("acc")
+    t = time.time()
+    result = ig.evaluate(
+        images,
+        test,
+        metrics=metrics,
+        labels=None if labels is None else labels.numpy(),
+        train=train if labels is not None else None,
+        progress=None,
+    )
+    eval_s = time.time() - t
+    state = json.loads((out / "config.json").read_text())
+    record = {
+        "benchmark": "gan_family",
+        "data": args.data,
+        "model": name,
+        "variant": args.variant,
+        "commit": COMMIT_AT_START,
+        "machine": machine(),
+        "command": f"python benchmarks/gan_family.py --data {args.data} --models {name} "
+        + (f"--variant {args.variant} " if args.variant else "")
+        + f"--minutes {args.minutes} --n {args.n} --metrics {args.metrics}",
+        "minutes_budget": args.minutes,
+        "train_seconds": round(train_s, 1),
+        "steps": run.step,
+        "images_seen": run.step * tcfg.batch_size,
+        "sample_options": cfg.get("sample", {}),
+        "sample_seconds": round(sample_s, 1),
+        "eval_seconds": round(eval_s, 1),
+        "n_generated": args.n,
+        **{k: v for k, v in result.items() if k != "card"},
+        "card": result["card"],
+        "model_config": state["model_config"],
+        "train_config": state["train"],
+        "pictures": pictures(model, tag, images),
+    }
+    dest = ROOT / "benchmarks" / "results" / f"gan_{tag}.json"
+    dest.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    print(f"{tag}: FID {record['fid']:.2f} after {run.step} steps", flush=True)
+    return record
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", default="mnist", choices=["mnist", "cifar10"])
+    p.add_argument("--models", default="dcgan,wgan_gp,cgan,sagan,biggan,stylegan,pggan")
+    p.add_argument(
+        "--metrics",
+        default="fid,kid,pr",
+        help="kid and pr need the reference features (computed once, then cached)",
+    )
+    p.add_argument("--variant", default="", help="use configs/<data>_<model>_<variant>.yaml")
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--n", type=int, default=10000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    p.add_argument("--train-only", action="store_true", help="train, score later with --reuse")
+    p.add_argument("--reuse", action="store_true", help="score the run already in --out")
+    args = p.parse_args()
+    for name in args.models.split(","):
+        run_one(name.strip(), args)
+    subprocess.run(["python", str(ROOT / "benchmarks" / "report.py")], check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from imagegen.data.base import DataSpec
+from imagegen.models import create_model
+from imagegen.models.gan.pggan import schedule
+from imagegen.models.layers.equalized import minibatch_stddev
+from tests.conftest import TINY, halves_dataset
+
+SPEC = DataSpec("t", 1, 16, 0)  # levels 4x4, 8x8, 16x16
+
+
+def test_schedule_gives_equal_shares_and_fades_each_new_level_in():
+    assert schedule(0.0, 3, 0.5) == (0, 1.0)
+    assert schedule(0.3, 3, 0.5) == (0, 1.0)
+    level, alpha = schedule(0.4, 3, 0.5)  # 0.2 into level 1's share of 1/3
+    assert level == 1 and alpha == pytest.approx(0.4)
+    assert schedule(0.6, 3, 0.5) == (1, 1.0)
+    assert schedule(0.999, 3, 0.5)[0] == 2 and schedule(1.0, 3, 0.5) == (2, 1.0)
+
+
+def test_generator_fade_in_blends_the_upsampled_old_image_with_the_new_one():
+    model = create_model("pggan", SPEC, TINY["pggan"], seed=0).eval()
+    z = torch.randn(3, 8)
+    g = model.G
+    old = F.interpolate(g(z, None, 0, 1.0), scale_factor=2, mode="nearest")
+    new = g(z, None, 1, 1.0)
+    assert new.shape == (3, 1, 8, 8)
+    torch.testing.assert_close(g(z, None, 1, 0.0), old)
+    torch.testing.assert_close(g(z, None, 1, 0.3), 0.7 * old + 0.3 * new)
+
+
+def test_discriminator_fade_in_and_real_images_follow_the_same_blend():
+    model = create_model("pggan", SPEC, TINY["pggan"], seed=0).eval()
+    x = torch.randn(4, 1, 8, 8)
+    d = model.D
+    torch.testing.assert_close(d(x, None, 1, 0.0), d(F.avg_pool2d(x, 2), None, 0, 1.0))
+    assert not torch.allclose(d(x, None, 1, 0.5), d(x, None, 1, 0.0))
+    model.begin_step(0, 0.4)  # level 1 (8x8), alpha 0.4
+    assert model.resolution() == 8
+    full = torch.randn(4, 1, 16, 16)
+    x8 = F.avg_pool2d(full, 2)
+    coarse = F.interpolate(F.avg_pool2d(x8, 2), scale_factor=2, mode="nearest")
+    torch.testing.assert_close(model.real_at_level(full), 0.6 * coarse + 0.4 * x8)
+    # samples come out at full size, upsampled from the current level
+    s = model.sample(2, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (2, 1, 16, 16)
+    torch.testing.assert_close(s[:, :, ::2, ::2], s[:, :, 1::2, 1::2])
+
+
+def test_a_checkpoint_remembers_its_level():
+    model = create_model("pggan", SPEC, TINY["pggan"], seed=0)
+    assert int(model.level) == 2 and float(model.alpha) == 1.0  # fresh: full resolution
+    model.begin_step(0, 0.0)
+    state = model.state_dict()
+    other = create_model("pggan", SPEC, TINY["pggan"], seed=1)
+    other.load_state_dict(state)
+    assert int(other.level) == 0 and other.resolution() == 4
+
+
+def test_minibatch_stddev_appends_the_group_spread():
+    x = torch.zeros(4, 2, 3, 3)
+    x[1] = 2.0  # group of 4: per-feature std over the group = sqrt(var([0, 2, 0, 0])) = sqrt(0.75)
+    out = minibatch_stddev(x, group=4)
+    assert out.shape == (4, 3, 3, 3)
+    torch.testing.assert_close(out[:, 2], torch.full((4, 3, 3), 0.75**0.5), atol=1e-4, rtol=0)
+
+
+def test_drift_term_joins_the_discriminator_loss():
+    ds = halves_dataset(resolution=16)
+    model = create_model("pggan", ds.spec, TINY["pggan"], seed=0)
+    out = model.loss("D", ds.batch(np.arange(8)), torch.Generator().manual_seed(0))
+    assert out.logs["loss/D_reg"] > 0 and out.logs["loss/gp"] >= 0
