@@ -46,3 +46,33 @@ def machine() -> str:
     if "amx_bf16" in flags:
         isa += "+AMX"
     return f"{cpu} ({isa}), {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def train_or_reuse(name: str, tag: str, prefix: str, args):
+    """Train model ``name`` with benchmarks/configs/<tag>.yaml for ``args.minutes`` into
+    ``args.out``/<prefix>_<tag> (or reuse that run with ``args.reuse``).
+
+    Returns:
+        (config dict, train split, test split, TrainConfig, run folder, training seconds by the
+        trainer's own clock), or None with ``args.train_only``.
+    """
+    import json
+
+    import yaml
+
+    import imagegen as ig
+
+    cfg = yaml.safe_load((ROOT / "benchmarks" / "configs" / f"{tag}.yaml").read_text())
+    train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
+    test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
+    out = Path(args.out) / f"{prefix}_{tag}"
+    tcfg = ig.TrainConfig.from_dict(
+        {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
+    )
+    if not (args.reuse and (out / "checkpoints").is_dir()):
+        model = ig.create_model(name, train.spec, cfg.get("model", {}), seed=args.seed)
+        ig.train(model, train, out, tcfg, progress=True)
+    if args.train_only:
+        return None
+    last = sorted((out / "checkpoints").glob("step_*/state.json"))[-1]
+    return cfg, train, test, tcfg, out, json.loads(last.read_text())["elapsed"]

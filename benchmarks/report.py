@@ -151,7 +151,12 @@ def vae_family_section() -> list[str]:
             f"{r['likelihood']} | {_cell(r['test_psnr'], '.2f', psnr_pass)} | "
             f"{r['test_ssim']:.3f} | {latents} | {acc} | {r['commit']} |"
         )
-    lines += ["", f"Machine: {recs[-1]['machine']}.", "", "Commands:", ""]
+    return lines + _commands_and_pictures(recs)
+
+
+def _commands_and_pictures(recs: list[dict]) -> list[str]:
+    """The machine, the command of every row, then each run's pictures and model config."""
+    lines = ["", f"Machine: {recs[-1]['machine']}.", "", "Commands:", ""]
     lines += [f"- `{r['command']}`" for r in recs]
     lines.append("")
     for r in recs:
@@ -216,17 +221,7 @@ def gan_family_section() -> list[str]:
             f"{r['images_seen']:,} | {fid} | {kid} | {_cell(r.get('precision'), '.3f')} | "
             f"{_cell(r.get('recall'), '.3f')} | {acc} | {r['commit']} |"
         )
-    lines += ["", f"Machine: {recs[-1]['machine']}.", "", "Commands:", ""]
-    lines += [f"- `{r['command']}`" for r in recs]
-    lines.append("")
-    for r in recs:
-        variant = f" ({r['variant']})" if r.get("variant") else ""
-        lines += [f"### {r['data']} {r['model']}{variant}", ""]
-        for kind, path in r["pictures"].items():
-            lines.append(f"{kind}: ![{r['model']} {kind}]({Path(path).relative_to('docs')})")
-            lines.append("")
-        lines += ["Model config: `" + json.dumps(r["model_config"]) + "`", ""]
-    return lines
+    return lines + _commands_and_pictures(recs)
 
 
 def fid_minutes(r: dict) -> str:

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 import imagegen as ig
 from imagegen.metrics.reconstruction import reconstruction_metrics
@@ -35,7 +34,7 @@ from imagegen.sampling.pictures import interpolation_grid, reconstruction_grid, 
 from imagegen.viz import auto_scale, make_grid, save_png
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, commit, machine  # noqa: E402
+from common import ROOT, commit, machine, train_or_reuse  # noqa: E402
 
 COMMIT_AT_START = commit()
 
@@ -51,20 +50,10 @@ def reconstructions(model, test, batch_size: int = 500) -> np.ndarray:
 
 def run_one(name: str, args: argparse.Namespace) -> dict:
     tag = f"{args.data}_{name}" + (f"_{args.variant}" if args.variant else "")
-    cfg = yaml.safe_load((ROOT / "benchmarks" / "configs" / f"{tag}.yaml").read_text())
-    train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
-    test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
-    out = Path(args.out) / f"vae_{tag}"
-    tcfg = ig.TrainConfig.from_dict(
-        {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
-    )
-    if not (args.reuse and (out / "checkpoints").is_dir()):
-        model = ig.create_model(name, train.spec, cfg.get("model", {}), seed=args.seed)
-        ig.train(model, train, out, tcfg, progress=True)
-    if args.train_only:
+    trained = train_or_reuse(name, tag, "vae", args)
+    if trained is None:
         return {}
-    last = sorted((out / "checkpoints").glob("step_*/state.json"))[-1]
-    train_s = json.loads(last.read_text())["elapsed"]
+    cfg, train, test, tcfg, out, train_s = trained
     run = ig.load_run(out)
     model = run.model
     n = max(args.n, 64)  # --n 0: only the 64 samples of the picture, no FID
