@@ -221,12 +221,6 @@ class Generator(nn.Module):
     def num_ws(self) -> int:
         return self.synthesis.num_ws
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Images from z with zero noise, no mixing and no truncation (for inspection)."""
-        w = self.mapping(z, y)
-        ws = w[:, None].expand(-1, self.num_ws, -1)
-        return torch.tanh(self.synthesis(ws, self.synthesis.noise(z.shape[0], None, z.device)))
-
 
 class DBlock(nn.Module):
     """Residual discriminator block: two 3x3 convs and a 2x average pool, skip 1x1, / sqrt(2)."""

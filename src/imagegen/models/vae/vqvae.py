@@ -210,10 +210,11 @@ class VQVAE(Autoencoder):
         flip = torch.zeros_like(idx) if batch.flipped is None else batch.flipped.long()
         size = self._code_cache.shape[1] if self._code_cache.numel() else 0
         if size <= int(idx.max()):
-            grown = torch.full((2, max(int(idx.max()) + 1, 2 * size), self.prior.length), -1)
+            shape = (2, max(int(idx.max()) + 1, 2 * size), self.prior.length)
+            grown = torch.full(shape, -1, dtype=torch.int32)
             if size:
                 grown[:, :size] = self._code_cache
-            self._code_cache = grown.int()
+            self._code_cache = grown
         k = self._code_cache[flip, idx].long()  # (B, h*w)
         miss = k[:, 0] < 0
         if miss.any():
