@@ -102,7 +102,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "variant": args.variant,
         "command": f"python benchmarks/vae_family.py --data {args.data} --models {name} "
         + (f"--variant {args.variant} " if args.variant else "")
-        + f"--minutes {args.minutes} --n {args.n}",
+        + f"--minutes {args.minutes} --n {args.n}"
+        + (f" --metrics '{args.metrics}'" if args.metrics != "fid" else ""),
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
         "steps": run.step,
