@@ -70,9 +70,47 @@ def train_or_reuse(name: str, tag: str, prefix: str, args):
         {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
     )
     if not (args.reuse and (out / "checkpoints").is_dir()):
-        model = ig.create_model(name, train.spec, cfg.get("model", {}), seed=args.seed)
+        mcfg = cfg.get("model", {})
+        if name == "ldm":  # its frozen autoencoder comes from a run (path relative to the repo)
+            ae = ROOT / mcfg["autoencoder_run"]
+            model = ig.create_ldm(ae, train.spec, mcfg, seed=args.seed)
+        else:
+            model = ig.create_model(name, train.spec, mcfg, seed=args.seed)
         ig.train(model, train, out, tcfg, progress=True)
     if args.train_only:
         return None
     last = sorted((out / "checkpoints").glob("step_*/state.json"))[-1]
     return cfg, train, test, tcfg, out, json.loads(last.read_text())["elapsed"]
+
+
+SELECT_REF = 5000  # training images a sampling-option search compares against
+
+
+def choose_sampling_option(
+    run, train, option: str, values: list[float], n: int, seed: int, options: dict
+) -> dict:
+    """The value of sampling ``option`` (a temperature, a guidance scale) with the lowest FID-n
+    against SELECT_REF training images. The benchmark's score uses the test split; choosing on it
+    would tune to the test set.
+
+    Returns:
+        {"option", "reference", "n", "fid": {value: FID}, "chosen"}.
+    """
+    import imagegen as ig
+    from imagegen.sampling.generate import default_labels
+
+    fids = {}
+    for value in values:
+        images = run.sample(
+            n, seed=seed, labels=default_labels(run.model, n), **{**options, option: value}
+        )
+        fid = ig.evaluate(images, train, metrics=["fid"], n_ref=SELECT_REF, progress=None)["fid"]
+        fids[f"{value:g}"] = round(fid, 3)
+        print(f"{option} {value:g}: FID-{n} vs train {fid:.2f}", flush=True)
+    return {
+        "option": option,
+        "reference": f"train ({SELECT_REF:,} images)",
+        "n": n,
+        "fid": fids,
+        "chosen": float(min(fids, key=fids.get)),
+    }

@@ -4,11 +4,13 @@
         --minutes 30 --n 10000
     python benchmarks/vae_family.py --data cifar10 --models vqvae --minutes 30 --n 0
     python benchmarks/vae_family.py --data mnist --models vae --variant logistic --n 0
+    python benchmarks/vae_family.py --data mnist --models vqvae --temperatures 0.8,0.9,1.0
 
 Per model: train with benchmarks/configs/<data>_<model>[_<variant>].yaml for --minutes, then on
 the test split FID-N of N samples (balanced classes for conditional models, with conditional
 accuracy; --n 0 skips FID), the negative ELBO in nats and bits/dim, reconstruction MSE/PSNR/SSIM,
-and active units or codebook usage. Writes benchmarks/results/vae_<tag>.json (tag
+and active units or codebook usage. --temperatures picks the sampling temperature first, by
+FID-<--select-n> against 5,000 training images (never the test split the score uses). Writes benchmarks/results/vae_<tag>.json (tag
 <data>_<model>[_<variant>]) and sample / reconstruction /
 interpolation (/ traversal) grids under docs/img/, then rebuilds docs/benchmarks.md.
 Not part of the test suite. --train-only then --reuse splits training from scoring.
@@ -34,7 +36,14 @@ from imagegen.sampling.pictures import interpolation_grid, reconstruction_grid, 
 from imagegen.viz import auto_scale, make_grid, save_png
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, commit, machine, train_or_reuse  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    SELECT_REF,
+    choose_sampling_option,
+    commit,
+    machine,
+    train_or_reuse,
+)
 
 COMMIT_AT_START = commit()
 
@@ -48,6 +57,20 @@ def reconstructions(model, test, batch_size: int = 500) -> np.ndarray:
     return np.concatenate(out)
 
 
+def choose_temperature(run, train, args, options: dict) -> dict:
+    """The sampling temperature chosen on training images, and the reconstruction floor."""
+    temps = [float(v) for v in args.temperatures.split(",")]
+    search = choose_sampling_option(
+        run, train, "temperature", temps, args.select_n, args.seed + 2, options
+    )
+    # the floor a prior cannot beat: reconstructions of training images, against the same reference
+    held = train.subset(args.select_n, seed=args.seed + 3)
+    rec = reconstructions(run.model, held)
+    floor = ig.evaluate(rec, train, metrics=["fid"], n_ref=SELECT_REF, progress=None)["fid"]
+    print(f"reconstructions: FID-{args.select_n} vs train {floor:.2f}", flush=True)
+    return {**search, "reconstruction_fid": round(floor, 3)}
+
+
 def run_one(name: str, args: argparse.Namespace) -> dict:
     tag = f"{args.data}_{name}" + (f"_{args.variant}" if args.variant else "")
     trained = train_or_reuse(name, tag, "vae", args)
@@ -58,8 +81,13 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     model = run.model
     n = max(args.n, 64)  # --n 0: only the 64 samples of the picture, no FID
     labels = default_labels(model, n)
+    options = dict(cfg.get("sample", {}))
+    search = None
+    if args.temperatures:
+        search = choose_temperature(run, train, args, options)
+        options["temperature"] = search["chosen"]
     t = time.time()
-    images = run.sample(n, seed=args.seed + 1, labels=labels, **cfg.get("sample", {}))
+    images = run.sample(n, seed=args.seed + 1, labels=labels, **options)
     sample_s = time.time() - t
     metrics = [m for m in args.metrics.split(",") if m] if args.n else []
     if labels is not None and args.n:
@@ -103,12 +131,14 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "command": f"python benchmarks/vae_family.py --data {args.data} --models {name} "
         + (f"--variant {args.variant} " if args.variant else "")
         + f"--minutes {args.minutes} --n {args.n}"
-        + (f" --metrics '{args.metrics}'" if args.metrics != "fid" else ""),
+        + (f" --metrics '{args.metrics}'" if args.metrics != "fid" else "")
+        + (f" --temperatures {args.temperatures} --select-n {args.select_n}" if search else ""),
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
         "steps": run.step,
         "images_seen": run.step * tcfg.batch_size,
-        "sample_options": cfg.get("sample", {}),
+        "sample_options": options,
+        "temperature_search": search,
         "sample_seconds": round(sample_s, 1),
         "eval_seconds": round(eval_s, 1),
         "n_generated": args.n if result["fid"] is not None else 0,
@@ -146,6 +176,10 @@ def main() -> None:
     p.add_argument("--n", type=int, default=10000, help="samples for FID (0: no FID)")
     p.add_argument("--variant", default="", help="use configs/<data>_<model>_<variant>.yaml")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--temperatures", default="", help="e.g. 0.8,0.9,1.0: choose one on training images"
+    )
+    p.add_argument("--select-n", type=int, default=2000, help="samples per temperature tried")
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     p.add_argument("--train-only", action="store_true", help="train, score later with --reuse")

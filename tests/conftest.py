@@ -36,6 +36,14 @@ TINY = {
     },
     "ddpm": {"channels": [16, 32], "attention": [False, True], "timesteps": 100, "sample_steps": 5},
 }
+TINY["ldm"] = {
+    "channels": [32],
+    "attention": [False],
+    "timesteps": 100,
+    "sample_steps": 5,
+    "autoencoder_model": "vqvae",
+    "autoencoder_config": TINY["vqvae"],
+}
 
 
 def shared_data_dir() -> Path:

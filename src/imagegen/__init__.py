@@ -28,6 +28,7 @@ _API = {
     "TrainConfig": "imagegen.training",
     "train": "imagegen.training",
     "load_run": "imagegen.sampling",
+    "create_ldm": "imagegen.sampling",
     "generate": "imagegen.sampling",
     "evaluate": "imagegen.metrics",
     "EvalSettings": "imagegen.metrics",

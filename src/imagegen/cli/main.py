@@ -202,6 +202,13 @@ def train(
 )
 @click.option("--top-k", type=int, default=None, help="vqvae: sample codes from the k likeliest.")
 @click.option(
+    "--guidance",
+    type=float,
+    default=None,
+    help="ddpm trained with label dropout: classifier-free guidance scale w (1 = none).",
+)
+@click.option("--prompt", default=None, help="Text-to-image runs: what to draw.")
+@click.option(
     "--truncation",
     type=float,
     default=None,
@@ -245,6 +252,18 @@ def train(
     help="stylegan: coarse styles of the left column mixed with fine styles of the top row.",
 )
 @click.option(
+    "--process",
+    "picture",
+    flag_value="process",
+    help="ddpm: x_t and the predicted x_0 along the sampling steps, two rows per sample.",
+)
+@click.option(
+    "--guidance-sweep",
+    "picture",
+    flag_value="guidance",
+    help="ddpm with label dropout: one column per class, guidance scales 1..8 by row.",
+)
+@click.option(
     "--traverse",
     "picture",
     flag_value="traverse",
@@ -263,6 +282,8 @@ def sample(
     sampler,
     temperature,
     top_k,
+    guidance,
+    prompt,
     truncation,
     batch_size,
     out,
@@ -281,9 +302,18 @@ def sample(
         return
     if run is None:
         raise click.UsageError("give a RUN folder to sample (or --replay IMAGE.png)")
+    given = {"steps": steps, "sampler": sampler, "guidance": guidance, "prompt": prompt}
     if picture:
         path, what = run_pictures(
-            run, picture, data_name=data_name, data_root=data_root, n=n, seed=seed, out=out
+            run,
+            picture,
+            data_name=data_name,
+            data_root=data_root,
+            n=n,
+            seed=seed,
+            out=out,
+            label=label,
+            options={k: v for k, v in given.items() if v is not None},
         )
         click.echo(f"wrote {path}: {what}")
         return
@@ -297,6 +327,8 @@ def sample(
         sampler=sampler,
         temperature=temperature,
         top_k=top_k,
+        guidance=guidance,
+        prompt=prompt,
         truncation=truncation,
         batch_size=batch_size,
         out=out,
@@ -431,6 +463,26 @@ def eval_cmd(
 
         write_json(Path(json_out), result)
         click.echo(f"wrote {json_out}")
+
+
+@cli.command()
+@click.argument("run")
+@click.argument("dest")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["diffusers"]),
+    default="diffusers",
+    show_default=True,
+    help="diffusers: a DDPMPipeline folder (unet/ + scheduler/, safetensors).",
+)
+@click.option("--checkpoint", default=None, help="Export this checkpoint (e.g. step_0005000).")
+def export(run, dest, fmt, checkpoint) -> None:
+    """Export a trained RUN to DEST in another library's format (EMA weights when the run has them)."""
+    from imagegen.cli.workflow import run_export
+
+    path = run_export(run, dest, fmt, checkpoint=checkpoint)
+    click.echo(f"wrote {path}: load it with diffusers.DDPMPipeline.from_pretrained('{path}')")
 
 
 @cli.command()

@@ -55,7 +55,14 @@ def run_training(
 
     cfg = TrainConfig.from_dict(settings["train"])
     data = _load_data(data_name, "train", settings["data"], data_root)
-    model = create_model(model_name, data.spec, settings["model"], seed=cfg.seed)
+    mcfg = settings["model"]
+    if model_name == "ldm" and mcfg.get("autoencoder_run") and not mcfg.get("autoencoder_model"):
+        from imagegen.sampling.run import create_ldm  # the frozen autoencoder comes from its run
+
+        ae_run = mcfg["autoencoder_run"]
+        model = create_ldm(ae_run, data.spec, dict(mcfg), seed=cfg.seed)
+    else:
+        model = create_model(model_name, data.spec, mcfg, seed=cfg.seed)
     eval_data = None
     if cfg.eval_n or cfg.eval_every:
         try:
@@ -89,6 +96,8 @@ def run_sampling(
     sampler: str | None = None,
     temperature: float | None = None,
     top_k: int | None = None,
+    guidance: float | None = None,
+    prompt: str | None = None,
     truncation: float | None = None,
     batch_size: int = 256,
     out: str | None = None,
@@ -104,6 +113,8 @@ def run_sampling(
         ("sampler", sampler),
         ("temperature", temperature),
         ("top_k", top_k),
+        ("guidance", guidance),
+        ("prompt", prompt),
         ("truncation", truncation),
     )
     options = {k: v for k, v in given if v is not None}
@@ -258,9 +269,12 @@ def run_pictures(
     n: int = 32,
     seed: int = 0,
     out: str | None = None,
+    label: int | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[Path, str]:
     """Write a picture of a run: a reconstruction, interpolation or traversal grid of an
-    autoencoder, or an interpolation, truncation or style-mixing grid of a GAN.
+    autoencoder, an interpolation, truncation or style-mixing grid of a GAN, or the denoising
+    process or a guidance sweep of a diffusion model (``options``: its sampling options).
 
     Returns:
         the PNG and a line describing it.
@@ -278,7 +292,9 @@ def run_pictures(
         "seed": seed,
         "picture": kind,
     }
-    if r.model.family == "gan" or kind in ("truncation", "style_mix"):
+    if r.model.family == "diffusion" or kind in ("process", "guidance"):
+        grid, what = _diffusion_picture(r.model, kind, n, seed, label, options or {}, meta)
+    elif r.model.family == "gan" or kind in ("truncation", "style_mix"):
         grid, what = _gan_picture(r.model, kind, n, seed, meta)
     else:
         grid, what = _autoencoder_picture(r, kind, data_name, data_root, n, seed, meta)
@@ -329,3 +345,37 @@ def _gan_picture(model, kind, n, seed, meta) -> tuple[np.ndarray, str]:
         f"--{kind} needs an autoencoder run, not the GAN '{model.name}': GANs have "
         "--interpolate, --truncation-sweep (biggan, stylegan) and --style-mix (stylegan)"
     )
+
+
+def _diffusion_picture(model, kind, n, seed, label, options, meta) -> tuple[np.ndarray, str]:
+    import torch
+
+    from imagegen.sampling.diffusion_pictures import denoising_strip, guidance_grid
+
+    meta["options"] = options
+    if kind == "process":
+        rows = min(n, 8)
+        labels = None if label is None else torch.full((rows,), int(label))
+        grid, ts = denoising_strip(model, n=rows, seed=seed, labels=labels, **options)
+        meta["timesteps"] = ts
+        return grid, f"per sample: x_t at t = {ts} then the sample; below it, the predicted x_0"
+    if kind == "guidance":
+        options = {k: v for k, v in options.items() if k != "guidance"}
+        grid, scales = guidance_grid(model, seed=seed, **options)
+        meta["guidance"] = scales
+        cols = "one seed" if options.get("prompt") else "one class"
+        return grid, f"{cols} per column, guidance {scales} by row, the same noise in each row"
+    raise ConfigError(
+        f"--{kind} is not a picture of the diffusion model '{model.name}': diffusion runs have "
+        "--process and --guidance-sweep"
+    )
+
+
+def run_export(run: str, dest: str, fmt: str = "diffusers", checkpoint: str | None = None) -> Path:
+    """Export a run (its EMA weights when it has them) to ``dest`` in format ``fmt``."""
+    from imagegen.models.diffusion.export import export_diffusers
+    from imagegen.sampling import load_run
+
+    if fmt != "diffusers":
+        raise ConfigError(f"export format '{fmt}' is not known: use --format diffusers")
+    return export_diffusers(load_run(run, checkpoint=checkpoint).model, dest)

@@ -171,6 +171,11 @@ class GenerativeModel(nn.Module):
         """
         raise NotImplementedError
 
+    def data_options(self, data: Any, n: int) -> dict[str, Any]:
+        """Sampling options that make ``n`` samples comparable with ``data``, an ImageDataset
+        (text-to-image: its captions as prompts); {} for models that need none."""
+        return {}
+
     def sample_options(self) -> dict[str, Any]:
         """Default sampling options, recorded in PNG metadata."""
         return {}

@@ -10,6 +10,7 @@ from imagegen.data.base import DataSpec
 from imagegen.errors import ConfigError
 from imagegen.models.base import GenerativeModel, ModelConfig
 from imagegen.models.diffusion.ddpm import DDPM
+from imagegen.models.diffusion.ldm import LDM
 from imagegen.models.gan.biggan import BigGAN
 from imagegen.models.gan.cgan import CGAN
 from imagegen.models.gan.dcgan import DCGAN
@@ -39,6 +40,7 @@ MODELS: dict[str, type[GenerativeModel]] = {
         VQVAE,
         HVAE,
         DDPM,
+        LDM,
     )
 }
 

@@ -54,7 +54,8 @@ def generate(
             ``i mod num_classes`` for image i of a conditional model).
         batch_size: images per forward pass.
         progress: called as ``progress(done, n)`` after each batch.
-        options: sampling options (e.g. ``steps``, ``sampler`` for diffusion).
+        options: sampling options (e.g. ``steps``, ``sampler`` for diffusion; ``prompt``, one
+            string or one per image, for text-to-image).
 
     Returns:
         uint8 ``(n, H, W, C)``.
@@ -70,6 +71,11 @@ def generate(
         known = ", ".join(model.sample_options()) or "none"
         raise ConfigError(
             f"model '{model.name}' has no sampling option {', '.join(unknown)}: its options are {known}"
+        )
+    prompts = options.get("prompt")
+    if isinstance(prompts, list | tuple) and len(prompts) != n:
+        raise ConfigError(
+            f"{len(prompts)} prompts for {n} images: give one prompt, or one per image"
         )
     if labels is None:
         y = default_labels(model, first + n)
@@ -87,7 +93,10 @@ def generate(
             k = min(batch_size, n - start)
             g = [generator(device, seed, first + i) for i in range(start, start + k)]
             yb = None if y is None else y[start : start + k].to(device)
-            out.append(to_uint8(model.sample(k, generator=g, labels=yb, **options)))
+            opts = options
+            if isinstance(options.get("prompt"), list | tuple):
+                opts = {**options, "prompt": list(options["prompt"][start : start + k])}
+            out.append(to_uint8(model.sample(k, generator=g, labels=yb, **opts)))
             if progress is not None:
                 progress(start + k, n)
     finally:

@@ -121,3 +121,45 @@ def load_run(
         weights=f"{name}.safetensors",
         weights_sha256=digest,
     )
+
+
+def create_ldm(
+    autoencoder_run: str | Path,
+    spec: DataSpec | None = None,
+    config: dict[str, Any] | None = None,
+    *,
+    seed: int | None = 0,
+) -> GenerativeModel:
+    """A latent diffusion model (``ldm``) on the frozen autoencoder of a trained run.
+
+    Args:
+        autoencoder_run: a run folder of vqvae, vae or beta_vae (its EMA weights if it has them).
+        spec: the training data's spec; it must match the autoencoder's (None: the autoencoder's).
+        config: ldm fields (the UNet, sampler, guidance ...); the autoencoder fields are filled in.
+        seed: seeds the UNet's initial weights.
+    """
+    ae = load_run(autoencoder_run)
+    if ae.model.family != "vae":
+        raise RunError(
+            f"{autoencoder_run} is a run of '{ae.name}', not an autoencoder: give a run of "
+            "vqvae or vae"
+        )
+    ae_spec = ae.model.spec
+    if spec is not None and (spec.channels, spec.resolution) != (
+        ae_spec.channels,
+        ae_spec.resolution,
+    ):
+        raise RunError(
+            f"the autoencoder of {autoencoder_run} was trained on {ae_spec.channels}x"
+            f"{ae_spec.resolution}x{ae_spec.resolution} images, the data is {spec.channels}x"
+            f"{spec.resolution}x{spec.resolution}: train the ldm on the autoencoder's data"
+        )
+    cfg = {
+        **(config or {}),
+        "autoencoder_model": ae.name,
+        "autoencoder_config": ae.config["model_config"],
+        "autoencoder_run": str(Path(autoencoder_run).resolve()),
+    }
+    model = create_model("ldm", spec or ae_spec, cfg, seed=seed)
+    model.autoencoder.load_state_dict(ae.model.state_dict())
+    return model

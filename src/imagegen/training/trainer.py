@@ -395,7 +395,7 @@ class Trainer:
 
         model = self.sampling_model()
         n = self.cfg.grid_size
-        images = generate(model, n, seed=self.cfg.seed)
+        images = generate(model, n, seed=self.cfg.seed, **model.data_options(self.data, n))
         ratio = None
         if n >= 2 and len(self.data) >= 2:
             pick = np.random.default_rng(self.cfg.seed).choice(
@@ -428,7 +428,8 @@ class Trainer:
         from imagegen.metrics import evaluate
 
         t = time.perf_counter()
-        images = generate(self.sampling_model(), self.cfg.eval_every_n, seed=self.cfg.seed + 2)
+        model, n = self.sampling_model(), self.cfg.eval_every_n
+        images = generate(model, n, seed=self.cfg.seed + 2, **model.data_options(self.eval_data, n))
         res = evaluate(images, self.eval_data, metrics=(self.cfg.eval_metric,))
         key = self.cfg.eval_metric
         logger.log(
@@ -744,6 +745,7 @@ def finish(
             cfg.eval_n,
             seed=cfg.seed + 1,
             progress=tqdm_callback("sampling") if progress else None,
+            **model.data_options(eval_data, cfg.eval_n),
         )
         bar = tqdm_callback("FID features") if progress else None
         result = evaluate(images, eval_data, metrics=("fid",), progress=bar)

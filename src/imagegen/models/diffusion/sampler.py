@@ -32,6 +32,7 @@ def make_scheduler(
     num_train_timesteps: int,
     prediction: str = "epsilon",
     spacing: str = "trailing",
+    clip: bool = True,
 ) -> Scheduler:
     """A diffusers scheduler over the training schedule.
 
@@ -46,6 +47,7 @@ def make_scheduler(
             sigma^(1/7), Karras et al. 2022 Eq. 5, which spends more steps at both the high and
             the low noise end; on MNIST it helped a model trained with lognormal t sampling and
             hurt one trained on uniform t: benchmarks/ddpm_samplers.py).
+        clip: clip x_0 estimates to [-1, 1] (images; latents are not bounded).
     """
     common = dict(
         num_train_timesteps=num_train_timesteps,
@@ -64,13 +66,13 @@ def make_scheduler(
             algorithm_type="dpmsolver++",
             solver_order=2,
             lower_order_final=True,
-            thresholding=True,
+            thresholding=clip,
             sample_max_value=1.0,
             use_karras_sigmas=spacing == "karras",
         )
     if kind == "ddim":
         return DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True)
-    return DDPMScheduler(**common, clip_sample=True, variance_type="fixed_small")
+    return DDPMScheduler(**common, clip_sample=clip, variance_type="fixed_small")
 
 
 @torch.no_grad()
@@ -82,6 +84,8 @@ def run_sampler(
     generator: Generators,
     device: torch.device,
     eta: float = 0.0,
+    callback: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
+    clip: bool = True,
 ) -> torch.Tensor:
     """Integrate from x_T ~ N(0, I) to x_0.
 
@@ -94,16 +98,37 @@ def run_sampler(
         generator: randomness of x_T and of the ancestral noise: one generator, or one per image
             (diffusers' schedulers draw row i of their noise from generator i).
         eta: DDIM's eta (0 = deterministic); ignored by the other samplers.
+        callback: called as ``callback(i, t, x_t, prediction)`` before step i (of ``steps``)
+            updates x_t (for pictures of the process; see :func:`predicted_x0`).
+        clip: clamp the result to [-1, 1] (images; not for latents).
 
     Returns:
-        x_0, float32 ``shape`` in [-1, 1].
+        x_0, float32 ``shape`` (in [-1, 1] with ``clip``).
     """
     scheduler.set_timesteps(steps, device=device)
     x_t = randn(shape, generator, device) * scheduler.init_noise_sigma
-    for t in scheduler.timesteps:
+    for i, t in enumerate(scheduler.timesteps):
         out = model_fn(x_t, t).float()
+        if callback is not None:
+            callback(i, t, x_t, out)
         if isinstance(scheduler, DDIMScheduler):
             x_t = scheduler.step(out, t, x_t, eta=eta, generator=generator).prev_sample
         else:
             x_t = scheduler.step(out, t, x_t, generator=generator).prev_sample
-    return x_t.clamp(-1, 1)
+    return x_t.clamp(-1, 1) if clip else x_t
+
+
+def predicted_x0(
+    out: torch.Tensor, x_t: torch.Tensor, alpha_bar_t: torch.Tensor | float, prediction: str
+) -> torch.Tensor:
+    """x̂_0 from a network output at x_t = sqrt(ᾱ_t) x_0 + sqrt(1 - ᾱ_t) ε.
+
+    ε: x̂_0 = (x_t - sqrt(1 - ᾱ_t) ε̂) / sqrt(ᾱ_t) (Ho et al. 2020, Eq. 15);
+    v: x̂_0 = sqrt(ᾱ_t) x_t - sqrt(1 - ᾱ_t) v̂ (Salimans & Ho 2022); x_0: the output itself.
+    """
+    a = torch.as_tensor(alpha_bar_t, dtype=out.dtype, device=out.device)
+    if prediction == "epsilon":
+        return (x_t - (1 - a).sqrt() * out) / a.sqrt()
+    if prediction == "v":
+        return a.sqrt() * x_t - (1 - a).sqrt() * out
+    return out

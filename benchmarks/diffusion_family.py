@@ -1,0 +1,179 @@
+"""Benchmark: diffusion models (ddpm, class-conditional with guidance, ldm) with a wall-time budget.
+
+    python benchmarks/diffusion_family.py --data mnist --models ddpm --minutes 30 \
+        --samplers dpm:50,dpm:10 --n 10000
+    python benchmarks/diffusion_family.py --data mnist --models ddpm --variant cfg \
+        --guidances 1,2,3 --n 10000
+    python benchmarks/diffusion_family.py --data cifar10 --models ddpm --minutes 60
+
+Per model: train with benchmarks/configs/<data>_<model>[_<variant>].yaml for --minutes, then for
+each sampler KIND:STEPS draw N samples (seed 1; balanced classes for conditional models), timing
+them (images/s on this machine), and score FID (and conditional accuracy) against the test split.
+--guidances first picks the guidance scale by FID-<--select-n> against 5,000 training images
+(never the test split). Writes benchmarks/results/diffusion_<tag>.json, sample grids, the
+denoising process and (guided models) a guidance sweep under docs/img/, then rebuilds
+docs/benchmarks.md. Not part of the test suite. --train-only then --reuse splits training from
+scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imagegen as ig
+from imagegen.sampling.diffusion_pictures import denoising_strip, guidance_grid
+from imagegen.sampling.generate import default_labels
+from imagegen.viz import auto_scale, make_grid, save_png
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    ROOT,
+    choose_sampling_option,
+    commit,
+    machine,
+    train_or_reuse,
+)
+
+COMMIT_AT_START = commit()
+
+
+def parse_samplers(text: str) -> list[tuple[str, int]]:
+    out = []
+    for item in text.split(","):
+        kind, _, steps = item.strip().partition(":")
+        out.append((kind, int(steps)))
+    return out
+
+
+def pictures(model, tag: str, grids: dict, options: dict) -> dict[str, str]:
+    """Sample grids per sampler, the denoising process and (guided models) a guidance sweep."""
+    pics = dict(grids)
+    pics["process"] = denoising_strip(model, n=4, **options)[0]
+    if getattr(model, "guidable", False):
+        pics["guidance"] = guidance_grid(
+            model, **{k: v for k, v in options.items() if k != "guidance"}
+        )[0]
+    files = {}
+    for kind, grid in pics.items():
+        img = ROOT / "docs" / "img" / f"diffusion_{tag}_{kind}.png"
+        save_png(img, grid, {"model": model.name, "picture": kind, "options": options})
+        files[kind] = str(img.relative_to(ROOT))
+    return files
+
+
+def run_one(name: str, args: argparse.Namespace) -> dict:
+    tag = f"{args.data}_{name}" + (f"_{args.variant}" if args.variant else "")
+    trained = train_or_reuse(name, tag, "diffusion", args)
+    if trained is None:
+        return {}
+    cfg, train, test, tcfg, out, train_s = trained
+    run = ig.load_run(out)
+    model = run.model
+    options = dict(cfg.get("sample", {}))
+    search = None
+    if args.guidances:
+        values = [float(v) for v in args.guidances.split(",")]
+        search = choose_sampling_option(
+            run, train, "guidance", values, args.select_n, args.seed + 2, options
+        )
+        options["guidance"] = search["chosen"]
+    labels = default_labels(model, args.n)
+    results, grids = [], {}
+    for kind, steps in parse_samplers(args.samplers):
+        opts = {**options, "sampler": kind, "steps": steps}
+        t = time.time()
+        images = run.sample(args.n, seed=args.seed + 1, labels=labels, **opts)
+        sample_s = time.time() - t
+        metrics = [m for m in args.metrics.split(",") if m]
+        if labels is not None:
+            metrics.append("acc")
+        t = time.time()
+        score = ig.evaluate(
+            images,
+            test,
+            metrics=metrics,
+            labels=None if labels is None else labels.numpy(),
+            train=train if labels is not None else None,
+            progress=None,
+        )
+        row = {
+            "sampler": kind,
+            "steps": steps,
+            "images_per_second": round(args.n / sample_s, 2),
+            "sample_seconds": round(sample_s, 1),
+            "eval_seconds": round(time.time() - t, 1),
+            **{k: v for k, v in score.items() if k != "card"},
+            "card": score["card"],
+        }
+        results.append(row)
+        grids[f"samples_{kind}{steps}"] = make_grid(
+            images[:64], scale=auto_scale(model.spec.resolution)
+        )
+        print(
+            f"{tag} {kind}:{steps}: FID {row['fid']:.2f}, {row['images_per_second']:.1f} images/s"
+            + (f", acc {row['acc']:.3f}" if "acc" in row else ""),
+            flush=True,
+        )
+    state = json.loads((out / "config.json").read_text())
+    first = parse_samplers(args.samplers)[0]
+    record = {
+        "benchmark": "diffusion_family",
+        "data": args.data,
+        "model": name,
+        "variant": args.variant,
+        "commit": COMMIT_AT_START,
+        "machine": machine(),
+        "command": f"python benchmarks/diffusion_family.py --data {args.data} --models {name} "
+        + (f"--variant {args.variant} " if args.variant else "")
+        + f"--minutes {args.minutes} --samplers {args.samplers} --n {args.n}"
+        + (f" --guidances {args.guidances} --select-n {args.select_n}" if search else ""),
+        "minutes_budget": args.minutes,
+        "train_seconds": round(train_s, 1),
+        "steps": run.step,
+        "images_seen": run.step * tcfg.batch_size,
+        "n_generated": args.n,
+        "sample_options": options,
+        "guidance_search": search,
+        "samplers": results,
+        "model_config": state["model_config"],
+        "train_config": state["train"],
+        "pictures": pictures(
+            model, tag, grids, {**options, "sampler": first[0], "steps": first[1]}
+        ),
+    }
+    dest = ROOT / "benchmarks" / "results" / f"diffusion_{tag}.json"
+    dest.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    return record
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", default="mnist", choices=["mnist", "cifar10"])
+    p.add_argument("--models", default="ddpm")
+    p.add_argument("--variant", default="", help="use configs/<data>_<model>_<variant>.yaml")
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--samplers", default="dpm:50,dpm:10", help="KIND:STEPS,... (ddpm, ddim, dpm)")
+    p.add_argument("--metrics", default="fid", help="beside FID (and acc): kid,pr")
+    p.add_argument("--n", type=int, default=10000)
+    p.add_argument("--guidances", default="", help="e.g. 1,2,3: choose one on training images")
+    p.add_argument("--select-n", type=int, default=2000, help="samples per guidance scale tried")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    p.add_argument("--train-only", action="store_true", help="train, score later with --reuse")
+    p.add_argument("--reuse", action="store_true", help="score the run already in --out")
+    args = p.parse_args()
+    for name in args.models.split(","):
+        run_one(name.strip(), args)
+    subprocess.run(["python", str(ROOT / "benchmarks" / "report.py")], check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""`imagegen sample --guidance/--process/--guidance-sweep` and `imagegen export --format diffusers`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imagegen.data import load_dataset
+from imagegen.models import create_model
+from imagegen.sampling import load_run
+from imagegen.training import train
+from tests.cli.test_cli import run_cli
+from tests.conftest import TINY
+
+CELL = 8 * 4 + 2  # digits are 8 px, enlarged 4x, 2 px padding
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", split="train")
+
+
+def _train(tmp_path_factory, digits, name, **cfg):
+    model = create_model("ddpm", digits.spec, {**TINY["ddpm"], **cfg}, seed=0)
+    out = tmp_path_factory.mktemp(name) / "run"
+    train(model, digits, out, steps=2, batch_size=8, sample_every=0, log_every=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cfg_run(tmp_path_factory, digits):
+    return _train(tmp_path_factory, digits, "cfg", conditional=True, label_dropout=0.1)
+
+
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory, digits):
+    return _train(tmp_path_factory, digits, "plain")
+
+
+def _png(path):
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
+def test_process_strip_ends_on_the_sample_of_the_same_seed(cfg_run, capsys):
+    code, out, err = run_cli(capsys, "sample", str(cfg_run), "--process", "--n", "2")
+    assert code == 0, err
+    grid = _png(cfg_run / "process.png")
+    frames = 5  # TINY ddpm samples in 5 steps: every step is a frame, then the sample
+    assert grid.shape[:2] == (4 * CELL + 2, (frames + 1) * CELL + 2)
+    assert "predicted x_0" in out
+    samples = load_run(cfg_run).sample(2, seed=0)  # image i of seed 0, labels i mod 10
+    last = frames * CELL + 2
+    for i in range(2):
+        top = 2 * i * CELL + 2
+        cell = grid[top : top + 32 : 4, last : last + 32 : 4]
+        cell = cell[..., 0] if cell.ndim == 3 else cell
+        assert np.abs(cell.astype(int) - samples[i, ..., 0].astype(int)).max() <= 1
+
+
+def test_guidance_sweep_and_guided_sampling(cfg_run, plain_run, capsys, tmp_path):
+    code, out, err = run_cli(capsys, "sample", str(cfg_run), "--guidance-sweep")
+    assert code == 0, err
+    grid = _png(cfg_run / "guidance.png")
+    assert grid.shape[:2] == (6 * CELL + 2, 10 * CELL + 2)  # scales 1..8 by row, 10 classes
+    assert not np.array_equal(grid[2 : CELL + 2], grid[5 * CELL + 2 : 6 * CELL + 2])
+    a, b = tmp_path / "w1.npz", tmp_path / "w4.npz"
+    for w, dest in (("1", a), ("4", b)):
+        code, _, err = run_cli(
+            capsys,
+            "sample",
+            str(cfg_run),
+            "--n",
+            "4",
+            "--guidance",
+            w,
+            "--label",
+            "3",
+            "--out",
+            str(dest),
+        )
+        assert code == 0, err
+    assert not np.array_equal(np.load(a)["x"], np.load(b)["x"])
+    code, _, err = run_cli(capsys, "sample", str(plain_run), "--guidance", "3", "--n", "2")
+    assert code != 0 and "guidance" in err
+    code, _, err = run_cli(capsys, "sample", str(plain_run), "--guidance-sweep")
+    assert code != 0 and "label_dropout" in err
+
+
+def test_export_loads_in_diffusers_pipelines_and_samples_the_same(plain_run, capsys, tmp_path):
+    from diffusers import DDIMPipeline, DDPMPipeline
+
+    dest = tmp_path / "pipe"
+    code, out, err = run_cli(capsys, "export", str(plain_run), "--format", "diffusers", str(dest))
+    assert code == 0, err
+    assert (dest / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (dest / "model_index.json").is_file()
+    ours = load_run(plain_run).model
+    pipe = DDPMPipeline.from_pretrained(dest)
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([7, 70])
+    with torch.no_grad():
+        assert torch.equal(pipe.unet(x, t).sample, ours.unet(x, t).sample)
+    got = pipe(
+        batch_size=2,
+        generator=torch.Generator().manual_seed(3),
+        num_inference_steps=5,
+        output_type="np",
+    ).images  # (2, 8, 8, 1) in [0, 1]
+    mine = ours.sample(2, generator=torch.Generator().manual_seed(3), sampler="ddpm", steps=5)
+    np.testing.assert_allclose(got, ((mine + 1) / 2).permute(0, 2, 3, 1).numpy(), atol=1e-5)
+    ddim = DDIMPipeline.from_pretrained(dest)
+    assert ddim(batch_size=1, num_inference_steps=3, output_type="np").images.shape == (1, 8, 8, 1)
+    code, _, err = run_cli(capsys, "export", str(plain_run), str(dest))
+    assert code != 0 and "already exists" in err
+
+
+def test_export_refuses_what_diffusers_cannot_run(cfg_run, capsys, tmp_path):
+    code, _, err = run_cli(capsys, "export", str(cfg_run), str(tmp_path / "x"))
+    assert code != 0 and "class-conditional" in err
+    assert not (tmp_path / "x").exists()
