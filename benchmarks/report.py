@@ -76,6 +76,7 @@ def main() -> None:
         lines.append("")
     lines += vae_family_section()
     lines += diffusion_family_section()
+    lines += t2i_section()
     lines += gan_family_section()
     lines += eval_speed_section()
     lines += classifiers_section()
@@ -307,6 +308,53 @@ def diffusion_family_section() -> list[str]:
                 f"{guidance} | {r['commit']} |"
             )
     return lines + _commands_and_pictures(recs)
+
+
+def t2i_section() -> list[str]:
+    path = ROOT / "benchmarks" / "results" / "t2i_shapes.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    s = r["scores"]
+    judges = ", ".join(f"{k} {v:.3f}" for k, v in r["judges"].items())
+    lines = [
+        "## Text-to-image on shapes: does the picture show what the prompt says?",
+        "",
+        f"A text-conditional DDPM trained {r['minutes_budget']:g} minutes ({r['steps']:,} steps, "
+        f"{r['images_seen']:,} images) on {r['training_images']:,} shapes images: the training",
+        f"split without the {r['held_out_triples']} held-out (shape, colour, position) triples.",
+        'Prompts name a shape, its colour and its position ("a red circle at the top left"); the',
+        "share of samples in which the judges (small CNNs trained on shapes; test accuracy",
+        f"{judges}) read each attribute as prompted. Target (issue 7): ≥ 90% on held-out prompts",
+        "for each attribute.",
+        "",
+        "| prompts | n prompts | shape | colour | position | all three |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in ("held_out", "seen"):
+        v = s[name]
+        bar = name == "held_out"
+        cells = [
+            _cell(v[k], ".3f", v[k] >= 0.9 if bar else None)
+            for k in ("shape", "colour", "position")
+        ]
+        lines.append(
+            f"| {name.replace('_', '-')} triples | {v['prompts']} | {' | '.join(cells)} | "
+            f"{v['all']:.3f} |"
+        )
+    two = s["two_shapes"]
+    lines += [
+        "",
+        f'Two-shape prompts ("{two["examples"][0]}"), never seen in training: both shapes and',
+        f"colours right in {two['both_right']:.1%} of samples ({two['prompts']} prompts; each half",
+        "judged alone).",
+        "",
+        f"Machine: {r['machine']}; commit {r['commit']}; `{r['command']}`.",
+        "",
+    ]
+    for kind, img in r["pictures"].items():
+        lines += [f"{kind}: ![t2i {kind}]({Path(img).relative_to('docs')})", ""]
+    return lines
 
 
 def fid_minutes(r: dict) -> str:

@@ -404,3 +404,23 @@ def test_a_phase_trains_only_inside_its_window_and_its_warmup_starts_there(tmp_p
     # its warm-up counts from its own first step: 1 of 2 warm-up steps done
     base = trainer.base_lr["prior"]
     assert trainer.opt["prior"].param_groups[0]["lr"] == pytest.approx(base * 0.5)
+
+
+def test_grad_clip_bounds_the_gradient_norm_and_logs_it(tmp_path, monkeypatch):
+    seen = []
+    step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        seen.append(float(torch.stack(torch._foreach_norm(grads)).norm()))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    ds = halves_dataset()
+    model = create_model("vae", ds.spec, TINY["vae"], seed=0)
+    out = tmp_path / "clip"
+    train(model, ds, out, steps=3, batch_size=16, grad_clip=1e-3, sample_every=0, log_every=1)
+    assert len(seen) == 3 and max(seen) <= 1e-3 * (1 + 1e-4)
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    norms = [r["grad_norm/main"] for r in logged if "grad_norm/main" in r]
+    assert len(norms) == 3 and min(norms) > 1e-3  # before clipping, the norm was larger

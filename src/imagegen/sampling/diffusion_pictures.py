@@ -70,12 +70,13 @@ def denoising_strip(
     def keep(i: int, t: torch.Tensor, x_t: torch.Tensor, out: torch.Tensor) -> None:
         if i in chosen:  # latent diffusion shows its latents decoded
             x_ts.append(ddpm.to_images(x_t))
-            x_0 = predicted_x0(out, x_t, alpha_bar[int(t)], ddpm.config.prediction)
+            pred = out[:, : x_t.shape[1]]  # without a learned variance's channels
+            x_0 = predicted_x0(pred, x_t, alpha_bar[int(t)], ddpm.config.prediction)
             x_0s.append(ddpm.to_images(x_0))
             ts.append(int(t))
 
     text = ddpm.check_prompt(n, options.get("prompt"), device)
-    fn = ddpm.model_fn(n, y, options.get("guidance"), text)
+    fn = ddpm.model_fn(n, y, options.get("guidance"), text, options.get("precision"), scheduler)
     gens = _generators(seed, n, device)
     eta = options.get("eta", 0.0)
     x = run_sampler(fn, scheduler, (n, *ddpm.shape), k, gens, device, eta, keep, clip=ddpm.clip)

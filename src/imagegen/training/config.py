@@ -27,6 +27,8 @@ class TrainConfig:
             (both set: whichever is nearer its end). A short, budgeted run gains from ending at a
             low rate (Li et al. 2020, "Budgeted training").
         lr_final: the fraction of the base rate that a decay ends at.
+        grad_clip: clip the gradient norm of each phase's parameters to this before its step
+            (0: no clipping); the norm before clipping is logged as ``grad_norm/<phase>``.
         ema_decay: EMA of the weights used for sampling (0 disables it).
         ema_warmup: EMA decay ramps as min(ema_decay, (1 + step) / (10 + step)) so early EMA tracks.
         precision: "fp32", or "bf16" autocast (faster on CPUs with AVX-512 BF16 / on GPUs).
@@ -56,6 +58,7 @@ class TrainConfig:
     lr_warmup: int = 0
     lr_decay: Literal["constant", "linear", "cosine"] = "constant"
     lr_final: float = 0.0
+    grad_clip: float = 0.0
     ema_decay: float = 0.999
     ema_warmup: bool = True
     precision: Literal["fp32", "bf16"] = "fp32"
@@ -88,6 +91,7 @@ class TrainConfig:
         check_range("TrainConfig", "grad_accum", self.grad_accum, 1)
         check_choice("TrainConfig", "lr_decay", self.lr_decay, ("constant", "linear", "cosine"))
         check_range("TrainConfig", "lr_final", self.lr_final, 0.0, 1.0)
+        check_range("TrainConfig", "grad_clip", self.grad_clip, 0.0)
         check_range("TrainConfig", "ema_decay", self.ema_decay, 0.0, 0.99999)
         check_choice("TrainConfig", "precision", self.precision, ("fp32", "bf16"))
         for f in ("lr_warmup", "log_every", "sample_every", "ckpt_every", "eval_n", "eval_every"):

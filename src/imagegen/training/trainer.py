@@ -315,13 +315,17 @@ class Trainer:
             mean = distributed.mean(ctx, torch.stack(stats).mean(0))
             distributed.average_gradients(ctx, self.groups[phase.group])
             grads = [p.grad for p in self.groups[phase.group] if p.grad is not None]
-            ok = bool(torch.isfinite(mean[0])) and (
-                not grads or bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
-            )
+            norms = torch.stack(torch._foreach_norm(grads)) if grads else torch.zeros(1)
+            ok = bool(torch.isfinite(mean[0])) and bool(torch.isfinite(norms).all())
             if not ok:
                 self._bad_step(phase.name, float(mean[0]))
                 opt.zero_grad(set_to_none=True)
                 return logs
+            if self.cfg.grad_clip > 0:
+                norm = norms.norm()  # the global norm over the phase's parameters
+                logs[f"grad_norm/{phase.name}"] = float(norm)
+                if norm > self.cfg.grad_clip:
+                    torch._foreach_mul_(grads, self.cfg.grad_clip / float(norm))
             self._set_lr(phase)
             opt.step()
             logs.update(zip(out.logs, mean[1:].tolist(), strict=True))

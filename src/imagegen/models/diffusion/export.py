@@ -47,7 +47,7 @@ def export_diffusers(model: GenerativeModel, out: str | Path) -> Path:
     out = Path(out)
     if out.exists():
         raise RunError(f"{out} already exists: give a new folder to export into")
-    scheduler = make_scheduler("ddpm", c.schedule, c.timesteps, c.prediction)
+    scheduler = make_scheduler("ddpm", c.schedule, c.timesteps, c.prediction, variance=c.variance)
     pipeline = DDPMPipeline(unet=model.unet, scheduler=scheduler)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

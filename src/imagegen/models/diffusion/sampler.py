@@ -10,7 +10,12 @@ from collections.abc import Callable
 from typing import Literal
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+from diffusers import (
+    DDIMInverseScheduler,
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+)
 
 from imagegen.seeding import Generators, randn
 
@@ -24,6 +29,7 @@ Scheduler = DDPMScheduler | DDIMScheduler | DPMSolverMultistepScheduler
 
 
 SPACINGS: tuple[str, ...] = ("trailing", "karras")
+VARIANCES: tuple[str, ...] = ("fixed_small", "fixed_large", "learned_range")
 
 
 def make_scheduler(
@@ -33,6 +39,7 @@ def make_scheduler(
     prediction: str = "epsilon",
     spacing: str = "trailing",
     clip: bool = True,
+    variance: str = "fixed_small",
 ) -> Scheduler:
     """A diffusers scheduler over the training schedule.
 
@@ -48,6 +55,10 @@ def make_scheduler(
             the low noise end; on MNIST it helped a model trained with lognormal t sampling and
             hurt one trained on uniform t: benchmarks/ddpm_samplers.py).
         clip: clip x_0 estimates to [-1, 1] (images; latents are not bounded).
+        variance: the ancestral sampler's reverse-step variance: "fixed_small" (the posterior's,
+            beta tilde), "fixed_large" (beta; Ho et al. 2020) or "learned_range" (interpolated
+            in log space between the two by the network's extra output channels; Nichol &
+            Dhariwal 2021). DDIM and DPM-Solver++ are deterministic and ignore it.
     """
     common = dict(
         num_train_timesteps=num_train_timesteps,
@@ -72,7 +83,7 @@ def make_scheduler(
         )
     if kind == "ddim":
         return DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True)
-    return DDPMScheduler(**common, clip_sample=clip, variance_type="fixed_small")
+    return DDPMScheduler(**common, clip_sample=clip, variance_type=variance)
 
 
 @torch.no_grad()
@@ -86,6 +97,7 @@ def run_sampler(
     eta: float = 0.0,
     callback: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
     clip: bool = True,
+    x_T: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Integrate from x_T ~ N(0, I) to x_0.
 
@@ -101,12 +113,14 @@ def run_sampler(
         callback: called as ``callback(i, t, x_t, prediction)`` before step i (of ``steps``)
             updates x_t (for pictures of the process; see :func:`predicted_x0`).
         clip: clamp the result to [-1, 1] (images; not for latents).
+        x_T: the starting noise (e.g. from :func:`ddim_invert`); None draws it from ``generator``.
 
     Returns:
         x_0, float32 ``shape`` (in [-1, 1] with ``clip``).
     """
     scheduler.set_timesteps(steps, device=device)
-    x_t = randn(shape, generator, device) * scheduler.init_noise_sigma
+    x_t = randn(shape, generator, device) if x_T is None else x_T.to(device)
+    x_t = x_t * scheduler.init_noise_sigma
     for i, t in enumerate(scheduler.timesteps):
         out = model_fn(x_t, t).float()
         if callback is not None:
@@ -132,3 +146,34 @@ def predicted_x0(
     if prediction == "v":
         return a.sqrt() * x_t - (1 - a).sqrt() * out
     return out
+
+
+@torch.no_grad()
+def ddim_invert(
+    model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x_0: torch.Tensor,
+    steps: int,
+    schedule: str = "linear",
+    num_train_timesteps: int = 1000,
+    prediction: str = "epsilon",
+) -> torch.Tensor:
+    """x_T such that DDIM (eta 0, same steps) maps it back to ``x_0``: the probability-flow ODE
+    run forwards in time (Song et al. 2021, Sec. 4.3), with diffusers' DDIMInverseScheduler.
+
+    The step from level s up to level t evaluates the network at (x_s, t): sampling's step
+    down from t used the prediction at (x_t, t), so this matches it up to how much the prediction
+    changes between x_s and x_t at the same t (the usual DDIM inversion, as in diffusers).
+    """
+    inverse = DDIMInverseScheduler(
+        num_train_timesteps=num_train_timesteps,
+        beta_schedule=SCHEDULES[schedule],
+        prediction_type=PREDICTIONS[prediction],
+        timestep_spacing="trailing",
+        clip_sample=False,
+        set_alpha_to_one=True,
+    )
+    inverse.set_timesteps(steps, device=x_0.device)
+    x = x_0.float()
+    for t in inverse.timesteps:  # ascending: from t = stride - 1 up to T - 1
+        x = inverse.step(model_fn(x, t).float(), t, x).prev_sample
+    return x

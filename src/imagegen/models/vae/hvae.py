@@ -5,6 +5,9 @@
   carries a state h from a learned constant through every group: the prior of group l is
   p(z_l | z_<l) = N(mu_p(h), sigma_p(h)), the posterior q(z_l | x, z_<l) is the residual normal
   N(mu_p + dmu, sigma_p * dsigma) with (dmu, dsigma) from [h, encoder feature] (NVAE Eq. 4).
+- Bounded parameters (NVAE's soft clamp, b tanh(x / b)): the prior's mean and log-std, and the
+  posterior's residuals, cannot run off; a prior std near 0 makes the KL, and its gradient,
+  explode (an unbounded version diverged on MNIST after ~500 steps at lr 2e-3).
 - KL warm-up with KL balancing (NVAE Sec. 3.2 / App. A): while the KL weight ramps up, group l's KL
   is weighted by gamma_l proportional to its batch-mean KL, so no group collapses to its prior
   while the others carry the information.
@@ -78,6 +81,15 @@ class HVAEConfig(ModelConfig):
         check_range(name, "kl_warmup", self.kl_warmup, 0.0, 1.0)
         check_range(name, "lr", self.lr, 0.0, 1.0)
         check_range(name, "temperature", self.temperature, 0.0)
+
+
+MU_BOUND = 5.0  # |mean| and |mean residual| stay below this
+LOGSTD_BOUND = 3.0  # |log std| of the prior, and of the posterior's residual, stay below this
+
+
+def soft_clamp(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """bound * tanh(x / bound): the identity near 0, smoothly bounded by ±bound (NVAE)."""
+    return bound * torch.tanh(x / bound)
 
 
 def _cells(width: int, n: int) -> nn.Sequential:
@@ -175,13 +187,14 @@ class HVAE(Autoencoder):
             if l_ and l_ % g == 0:
                 h = self.up[l_ // g - 1](h)
             mu_p, logvar_p = self.prior_heads[l_](h).float().chunk(2, dim=1)
-            logvar_p = logvar_p.clamp(-12, 8)
+            mu_p, logvar_p = soft_clamp(mu_p, MU_BOUND), 2 * soft_clamp(logvar_p / 2, LOGSTD_BOUND)
             kl = torch.zeros(batch, device=h.device)
             if feats is not None:
                 d_mu, d_logvar = (
                     self.post_heads[l_](torch.cat([h, feats[l_]], 1)).float().chunk(2, 1)
                 )
-                mu, logvar = mu_p + d_mu, (logvar_p + d_logvar).clamp(-12, 8)
+                mu = mu_p + soft_clamp(d_mu, MU_BOUND)
+                logvar = logvar_p + 2 * soft_clamp(d_logvar / 2, LOGSTD_BOUND)
                 kl = kl_two_gaussians(mu, logvar, mu_p, logvar_p).flatten(1).sum(1)
             else:
                 mu, logvar = mu_p, logvar_p
