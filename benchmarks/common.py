@@ -114,3 +114,13 @@ def choose_sampling_option(
         "fid": fids,
         "chosen": float(min(fids, key=fids.get)),
     }
+
+
+def add_run_args(p) -> None:
+    """The options every budgeted benchmark shares: seed, data and output folders, and splitting
+    training (--train-only) from scoring (--reuse)."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    p.add_argument("--train-only", action="store_true", help="train, score later with --reuse")
+    p.add_argument("--reuse", action="store_true", help="score the run already in --out")

@@ -33,6 +33,7 @@ from imagegen.viz import auto_scale, make_grid, save_png
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ROOT,
+    add_run_args,
     choose_sampling_option,
     commit,
     machine,
@@ -164,11 +165,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--guidances", default="", help="e.g. 1,2,3: choose one on training images")
     p.add_argument("--select-n", type=int, default=2000, help="samples per guidance scale tried")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
-    p.add_argument("--train-only", action="store_true", help="train, score later with --reuse")
-    p.add_argument("--reuse", action="store_true", help="score the run already in --out")
+    add_run_args(p)
     args = p.parse_args()
     for name in args.models.split(","):
         run_one(name.strip(), args)

@@ -27,7 +27,7 @@ from imagegen.sampling.generate import default_labels
 from imagegen.viz import auto_scale, make_grid, save_png
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, commit, machine, train_or_reuse  # noqa: E402
+from common import ROOT, add_run_args, commit, machine, train_or_reuse  # noqa: E402
 
 COMMIT_AT_START = commit()
 
@@ -118,11 +118,7 @@ def main() -> None:
     p.add_argument("--variant", default="", help="use configs/<data>_<model>_<variant>.yaml")
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--n", type=int, default=10000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
-    p.add_argument("--train-only", action="store_true", help="train, score later with --reuse")
-    p.add_argument("--reuse", action="store_true", help="score the run already in --out")
+    add_run_args(p)
     args = p.parse_args()
     for name in args.models.split(","):
         run_one(name.strip(), args)

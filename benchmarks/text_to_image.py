@@ -36,7 +36,7 @@ import yaml
 
 import imagegen as ig
 from imagegen.data.base import ImageDataset
-from imagegen.data.shapes import COLOURS, POSITIONS, SHAPES
+from imagegen.data.shapes import COLOURS, POSITION_PHRASES, POSITIONS, SHAPES
 from imagegen.metrics.classifier import dataset_classifier
 from imagegen.sampling.diffusion_pictures import denoising_strip, guidance_grid
 from imagegen.viz import make_grid, save_png
@@ -45,17 +45,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, commit, machine  # noqa: E402
 
 COMMIT_AT_START = commit()
-PHRASES = (
-    "at the top left",
-    "at the top",
-    "at the top right",
-    "on the left",
-    "in the center",
-    "on the right",
-    "at the bottom left",
-    "at the bottom",
-    "at the bottom right",
-)
 N_TRIPLES = len(SHAPES) * len(COLOURS) * len(POSITIONS)
 LEFT, RIGHT = POSITIONS.index("left"), POSITIONS.index("right")
 
@@ -79,7 +68,7 @@ def decode(tid: int) -> tuple[int, int, int]:
 
 
 def prompt(shape: int, colour: int, position: int) -> str:
-    return f"a {COLOURS[colour]} {SHAPES[shape]} {PHRASES[position]}"
+    return f"a {COLOURS[colour]} {SHAPES[shape]} {POSITION_PHRASES[position]}"
 
 
 def training_data(full: ImageDataset, held: np.ndarray, seed: int) -> ImageDataset:
@@ -94,7 +83,7 @@ def training_data(full: ImageDataset, held: np.ndarray, seed: int) -> ImageDatas
         bg = f" on a {COLOURS[a['background'][i]]} background" if rng.random() < 0.5 else ""
         captions.append(
             f"a {size}{COLOURS[a['colour'][i]]} {SHAPES[a['shape'][i]]} "
-            f"{PHRASES[a['position'][i]]}{bg}"
+            f"{POSITION_PHRASES[a['position'][i]]}{bg}"
         )
     return ImageDataset(
         images=full.images[keep],

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ROOT,
     SELECT_REF,
+    add_run_args,
     choose_sampling_option,
     commit,
     machine,
@@ -175,15 +176,11 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--n", type=int, default=10000, help="samples for FID (0: no FID)")
     p.add_argument("--variant", default="", help="use configs/<data>_<model>_<variant>.yaml")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--temperatures", default="", help="e.g. 0.8,0.9,1.0: choose one on training images"
     )
     p.add_argument("--select-n", type=int, default=2000, help="samples per temperature tried")
-    p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
-    p.add_argument("--train-only", action="store_true", help="train, score later with --reuse")
-    p.add_argument("--reuse", action="store_true", help="score the run already in --out")
+    add_run_args(p)
     args = p.parse_args()
     for name in args.models.split(","):
         run_one(name.strip(), args)

@@ -51,7 +51,7 @@ POSITIONS = (
     "bottom",
     "bottom right",
 )
-_POSITION_PHRASES = (
+POSITION_PHRASES = (
     "at the top left",
     "at the top",
     "at the top right",
@@ -112,7 +112,7 @@ def caption(f: ShapeFactors, i: int) -> str:
     """English caption of image ``i``, e.g. "a small red circle at the top left on a blue background"."""
     return (
         f"a {SIZES[f.size[i]]} {COLOURS[f.colour[i]]} {SHAPES[f.shape[i]]} "
-        f"{_POSITION_PHRASES[f.position[i]]} on a {COLOURS[f.background[i]]} background"
+        f"{POSITION_PHRASES[f.position[i]]} on a {COLOURS[f.background[i]]} background"
     )
 
 
