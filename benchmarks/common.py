@@ -124,3 +124,20 @@ def add_run_args(p) -> None:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     p.add_argument("--train-only", action="store_true", help="train, score later with --reuse")
     p.add_argument("--reuse", action="store_true", help="score the run already in --out")
+
+
+def run_tag(name: str, args) -> str:
+    """<data>_<model>[_<variant>]: names the config, the run folder and the results file."""
+    return f"{args.data}_{name}" + (f"_{args.variant}" if args.variant else "")
+
+
+def save_pictures(pics: dict, prefix: str, tag: str, meta: dict) -> dict[str, str]:
+    """Write each grid to docs/img/<prefix>_<tag>_<kind>.png; returns kind -> repo-relative path."""
+    from imagegen.viz import save_png
+
+    files = {}
+    for kind, grid in pics.items():
+        img = ROOT / "docs" / "img" / f"{prefix}_{tag}_{kind}.png"
+        save_png(img, grid, {**meta, "picture": kind})
+        files[kind] = str(img.relative_to(ROOT))
+    return files

@@ -28,7 +28,7 @@ from pathlib import Path
 import imagegen as ig
 from imagegen.sampling.diffusion_pictures import denoising_strip, guidance_grid
 from imagegen.sampling.generate import default_labels
-from imagegen.viz import auto_scale, make_grid, save_png
+from imagegen.viz import auto_scale, make_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
@@ -37,6 +37,8 @@ from common import (  # noqa: E402
     choose_sampling_option,
     commit,
     machine,
+    run_tag,
+    save_pictures,
     train_or_reuse,
 )
 
@@ -59,16 +61,11 @@ def pictures(model, tag: str, grids: dict, options: dict) -> dict[str, str]:
         pics["guidance"] = guidance_grid(
             model, **{k: v for k, v in options.items() if k != "guidance"}
         )[0]
-    files = {}
-    for kind, grid in pics.items():
-        img = ROOT / "docs" / "img" / f"diffusion_{tag}_{kind}.png"
-        save_png(img, grid, {"model": model.name, "picture": kind, "options": options})
-        files[kind] = str(img.relative_to(ROOT))
-    return files
+    return save_pictures(pics, "diffusion", tag, {"model": model.name, "options": options})
 
 
 def run_one(name: str, args: argparse.Namespace) -> dict:
-    tag = f"{args.data}_{name}" + (f"_{args.variant}" if args.variant else "")
+    tag = run_tag(name, args)
     trained = train_or_reuse(name, tag, "diffusion", args)
     if trained is None:
         return {}

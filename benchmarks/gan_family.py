@@ -24,10 +24,18 @@ from pathlib import Path
 import imagegen as ig
 from imagegen.sampling.gan_pictures import gan_interpolation_grid, style_mix_grid, truncation_grid
 from imagegen.sampling.generate import default_labels
-from imagegen.viz import auto_scale, make_grid, save_png
+from imagegen.viz import auto_scale, make_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, add_run_args, commit, machine, train_or_reuse  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    add_run_args,
+    commit,
+    machine,
+    run_tag,
+    save_pictures,
+    train_or_reuse,
+)
 
 COMMIT_AT_START = commit()
 
@@ -40,16 +48,11 @@ def pictures(model, tag: str, images) -> dict[str, str]:
         pics["truncation"] = truncation_grid(model, rows=8)[0]
     if hasattr(model, "styles"):
         pics["style_mix"] = style_mix_grid(model, n=6)[0]
-    files = {}
-    for kind, grid in pics.items():
-        img = ROOT / "docs" / "img" / f"gan_{tag}_{kind}.png"
-        save_png(img, grid, {"model": model.name, "picture": kind})
-        files[kind] = str(img.relative_to(ROOT))
-    return files
+    return save_pictures(pics, "gan", tag, {"model": model.name})
 
 
 def run_one(name: str, args: argparse.Namespace) -> dict:
-    tag = f"{args.data}_{name}" + (f"_{args.variant}" if args.variant else "")
+    tag = run_tag(name, args)
     trained = train_or_reuse(name, tag, "gan", args)
     if trained is None:
         return {}

@@ -33,7 +33,7 @@ from imagegen.metrics.reconstruction import reconstruction_metrics
 from imagegen.sampling.elbo import evaluate_elbo
 from imagegen.sampling.generate import default_labels, to_uint8
 from imagegen.sampling.pictures import interpolation_grid, reconstruction_grid, traversal_grid
-from imagegen.viz import auto_scale, make_grid, save_png
+from imagegen.viz import auto_scale, make_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
@@ -43,6 +43,8 @@ from common import (  # noqa: E402
     choose_sampling_option,
     commit,
     machine,
+    run_tag,
+    save_pictures,
     train_or_reuse,
 )
 
@@ -73,7 +75,7 @@ def choose_temperature(run, train, args, options: dict) -> dict:
 
 
 def run_one(name: str, args: argparse.Namespace) -> dict:
-    tag = f"{args.data}_{name}" + (f"_{args.variant}" if args.variant else "")
+    tag = run_tag(name, args)
     trained = train_or_reuse(name, tag, "vae", args)
     if trained is None:
         return {}
@@ -116,11 +118,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     pics["interpolate"] = interpolation_grid(model, test, rows=8, seed=args.seed)
     if hasattr(model, "traverse"):
         pics["traverse"], dims = traversal_grid(model, test, seed=args.seed)
-    files = {}
-    for kind, grid in pics.items():
-        img = ROOT / "docs" / "img" / f"vae_{tag}_{kind}.png"
-        save_png(img, grid, {"model": name, "run": str(out), "picture": kind})
-        files[kind] = str(img.relative_to(ROOT))
+    files = save_pictures(pics, "vae", tag, {"model": name, "run": str(out)})
     state = json.loads((out / "config.json").read_text())
     record = {
         "benchmark": "vae_family",

@@ -58,6 +58,24 @@ from imagegen.seeding import Generators
 Text = tuple[torch.Tensor, torch.Tensor]  # a caption's token states (B, L, D) and mask (B, L)
 
 
+def posterior_tables(scheduler: DDPMScheduler) -> dict[str, torch.Tensor]:
+    """Per t, in float64 then stored float32: alpha_bar_t, log beta_t, log beta tilde_t (clipped
+    at t = 0 to its t = 1 value, as Nichol & Dhariwal) and the posterior mean's coefficients,
+    mu tilde_t = coef_x0 x_0 + coef_xt x_t (Ho et al. 2020, Eq. 7)."""
+    alpha_bar = scheduler.alphas_cumprod.double()
+    betas = scheduler.betas.double()
+    prev = torch.cat([alpha_bar.new_ones(1), alpha_bar[:-1]])
+    post_var = betas * (1 - prev) / (1 - alpha_bar)  # beta tilde_t (0 at t = 0)
+    tables = {
+        "alpha_bar": alpha_bar,
+        "log_beta": betas.log(),
+        "log_var": torch.log(torch.cat([post_var[1:2], post_var[1:]])),
+        "coef_x0": betas * prev.sqrt() / (1 - alpha_bar),
+        "coef_xt": (1 - prev) * (1 - betas).sqrt() / (1 - alpha_bar),
+    }
+    return {k: v.float() for k, v in tables.items()}
+
+
 @dataclass
 class DDPMConfig(ModelConfig):
     """DDPM hyper-parameters.
@@ -227,23 +245,32 @@ class DDPM(GenerativeModel):
         self.register_buffer("snr", alpha_bar / (1 - alpha_bar), persistent=False)
         # ln sigma_t = -ln(SNR_t) / 2, increasing in t (what "lognormal" t sampling searches)
         self.register_buffer("log_sigma", -0.5 * self.snr.log(), persistent=False)
+        if self.learned_variance:  # q(x_{t-1} | x_t, x_0)'s tables for L_vlb, computed once
+            for k, v in posterior_tables(self.noise_scheduler).items():
+                self.register_buffer(f"post_{k}", v, persistent=False)
+
+    @staticmethod
+    def _common(config: DDPMConfig, channels: int, out: int, grid: int, attn: str) -> dict:
+        """UNet arguments both backbones share; ``attn`` names the attention blocks' kind."""
+        a = config.attention
+        return dict(
+            sample_size=grid,
+            in_channels=channels,
+            out_channels=out,
+            block_out_channels=tuple(int(c) for c in config.channels),
+            down_block_types=tuple(f"{attn}DownBlock2D" if x else "DownBlock2D" for x in a),
+            up_block_types=tuple(f"{attn}UpBlock2D" if x else "UpBlock2D" for x in reversed(a)),
+            layers_per_block=config.layers_per_block,
+            norm_num_groups=8,
+            attention_head_dim=32,
+        )
 
     @staticmethod
     def _unet(
         config: DDPMConfig, spec: DataSpec, channels: int, out: int, grid: int
     ) -> UNet2DModel:
-        down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in config.attention)
-        up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention))
         return UNet2DModel(
-            sample_size=grid,
-            in_channels=channels,
-            out_channels=out,
-            block_out_channels=tuple(int(c) for c in config.channels),
-            down_block_types=down,
-            up_block_types=up,
-            layers_per_block=config.layers_per_block,
-            norm_num_groups=8,
-            attention_head_dim=32,
+            **DDPM._common(config, channels, out, grid, "Attn"),
             add_attention=config.mid_attention,
             # one more class, the null class ∅ = num_classes, when training drops labels
             num_class_embeds=(spec.num_classes + (config.label_dropout > 0))
@@ -255,19 +282,9 @@ class DDPM(GenerativeModel):
     def _text_unet(config: DDPMConfig, channels: int, out: int, grid: int) -> UNet2DConditionModel:
         """Cross-attention to the caption's token states where ``attention`` says, and in the
         middle block."""
-        down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in config.attention)
-        up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention))
         return UNet2DConditionModel(
-            sample_size=grid,
-            in_channels=channels,
-            out_channels=out,
-            block_out_channels=tuple(int(c) for c in config.channels),
-            down_block_types=down,
-            up_block_types=up,
+            **DDPM._common(config, channels, out, grid, "CrossAttn"),
             mid_block_type="UNetMidBlock2DCrossAttn" if config.mid_attention else None,
-            layers_per_block=config.layers_per_block,
-            norm_num_groups=8,
-            attention_head_dim=32,
             cross_attention_dim=text_encoder_dim(config.text_encoder),
         )
 
@@ -431,25 +448,18 @@ class DDPM(GenerativeModel):
         p's mean is the posterior mean at the predicted x̂_0 (clipped to [-1, 1] for images),
         its log variance (v + 1) / 2 log beta_t + (1 - v) / 2 log beta tilde_t.
         """
-        s = self.noise_scheduler
-        alpha_bar = s.alphas_cumprod.to(x_0.device, torch.float64)
-        betas = s.betas.to(x_0.device, torch.float64)
-        prev = torch.cat([alpha_bar.new_ones(1), alpha_bar[:-1]])
-        post_var = betas * (1 - prev) / (1 - alpha_bar)  # beta tilde_t (0 at t = 0)
-        log_post = torch.log(torch.cat([post_var[1:2], post_var[1:]]))  # clipped at t = 0
-        coef_x0 = betas * prev.sqrt() / (1 - alpha_bar)
-        coef_xt = (1 - prev) * (1 - betas).sqrt() / (1 - alpha_bar)
 
         def at(a: torch.Tensor) -> torch.Tensor:
-            return a[t].float().view(-1, 1, 1, 1)
+            return a.to(x_0.device)[t].view(-1, 1, 1, 1)
 
-        x0_hat = predicted_x0(pred, x_t, at(alpha_bar), self.config.prediction)
+        coef_x0, coef_xt, log_post = self.post_coef_x0, self.post_coef_xt, self.post_log_var
+        x0_hat = predicted_x0(pred, x_t, at(self.post_alpha_bar), self.config.prediction)
         if self.clip:
             x0_hat = x0_hat.clamp(-1, 1)
         true_mean = at(coef_x0) * x_0 + at(coef_xt) * x_t
         model_mean = at(coef_x0) * x0_hat + at(coef_xt) * x_t
         frac = (v + 1) / 2
-        model_log = frac * at(betas.log()) + (1 - frac) * at(log_post)
+        model_log = frac * at(self.post_log_beta) + (1 - frac) * at(log_post)
         true_log = at(log_post)
         kl = 0.5 * (
             model_log
