@@ -99,3 +99,57 @@ def test_prior_phase_caches_codes_by_dataset_position_only_while_the_autoencoder
     model.begin_step(12, 0.6)
     other = ds.batch(np.arange(8), ~flips)
     torch.testing.assert_close(model._batch_codes(other), model.codes(other.x).flatten(1))
+
+
+def test_adversarial_decoder_trains_against_a_patch_discriminator_from_adv_start():
+    ds = halves_dataset()
+    cfg = {**TINY["vqvae"], "adversarial": 0.8, "adv_start": 0.2, "ae_stop": 0.5}
+    model = create_model("vqvae", ds.spec, cfg, seed=0).train()
+    assert [(p.name, p.group, p.start, p.stop) for p in model.phases()][:2] == [
+        ("main", "main", 0.0, 0.5),
+        ("D", "disc", 0.2, 0.5),
+    ]
+    assert set(model.param_groups()) == {"main", "prior", "disc"}
+    batch = ds.batch(np.arange(16))
+    g = torch.Generator().manual_seed(0)
+    model.begin_step(0, 0.1)  # before adv_start: the plain VQ-VAE loss
+    assert "adv/lambda" not in model.loss("main", batch, g).logs
+    model.begin_step(5, 0.3)
+    out = model.loss("main", batch, g)
+    lam = float(out.logs["adv/lambda"])
+    assert lam > 0 and np.isfinite(lam)
+    out.loss.backward()
+    # the decoder's gradient includes the GAN term: it differs from the plain loss's gradient
+    with_gan = model.decoder.net[-1].weight.grad.clone()
+    model.zero_grad()
+    model.begin_step(6, 0.1)
+    model.loss("main", batch, g).loss.backward()
+    assert not torch.allclose(model.decoder.net[-1].weight.grad, with_gan)
+    # phase D reuses this step's reconstructions and backpropagates into D only
+    model.zero_grad()
+    model.begin_step(7, 0.3)
+    model.loss("main", batch, g)
+    d = model.loss("D", batch, g)
+    d.loss.backward()
+    assert all(p.grad is None for p in model.decoder.parameters())
+    assert all(p.grad is not None for p in model.disc.parameters())
+    assert float(d.logs["loss/D"]) >= 0
+
+
+def test_adaptive_weight_is_the_ratio_of_gradient_norms_at_the_last_decoder_layer():
+    spec = DataSpec("t", 1, 8, 0)
+    model = create_model("vqvae", spec, {**TINY["vqvae"], "adversarial": 1.0}, seed=0)
+    w = model.decoder.net[-1].weight
+    out = model.decoder(torch.randn(2, 4, 4, 4))
+    a, b = out.pow(2).mean(), 3.0 * out.mean()
+    ga = torch.autograd.grad(a, w, retain_graph=True)[0].norm()
+    gb = torch.autograd.grad(b, w, retain_graph=True)[0].norm()
+    torch.testing.assert_close(model._adaptive_weight(a, b), ga / (gb + 1e-4))
+
+
+def test_adversarial_start_after_the_autoencoder_stops_is_refused():
+    spec = DataSpec("t", 1, 8, 0)
+    with pytest.raises(Exception, match="adv_start"):
+        create_model(
+            "vqvae", spec, {**TINY["vqvae"], "adversarial": 1.0, "adv_start": 0.6, "ae_stop": 0.5}
+        )

@@ -6,6 +6,11 @@ sg(e)||^2 (Eq. 3; the codebook term is replaced by EMA updates). Stage 2 (phase 
 so ``sample`` draws new images: codes k ~ p(k) from the prior, then the decoder's mean.
 The ELBO treats q(k|x) as one-hot: -ELBO = -log p(x|z_q) - log p(k).
 
+With ``adversarial > 0`` the decoder also plays against a PatchGAN discriminator (phase "D"), as
+in VQGAN (Esser et al. 2021): L = L_rec + L_commit + lambda * adversarial * L_G, with the adaptive
+weight lambda = ||grad_{W_L} L_rec|| / (||grad_{W_L} L_G|| + 1e-4) on the decoder's last layer
+W_L (Eq. 7), so the GAN term stays on the scale of the reconstruction term.
+
 Once the autoencoder has stopped (``ae_stop``), each training image's codes are fixed: the prior
 phase caches them by dataset position, so it pays the encoder once per image instead of per step.
 """
@@ -28,7 +33,9 @@ from imagegen.models.base import (
     check_choice,
     check_range,
 )
+from imagegen.models.gan.losses import d_loss, g_loss
 from imagegen.models.layers import pyramid
+from imagegen.models.layers.patch_discriminator import PatchDiscriminator
 from imagegen.models.layers.residual import ResBlock, group_norm
 from imagegen.models.layers.vector_quantizer import VectorQuantizer
 from imagegen.models.vae import likelihood as lik
@@ -59,6 +66,11 @@ class VQVAEConfig(ModelConfig):
             leaving the prior the whole machine and fixed codes to fit.
         conditional: class-conditional prior (the decoder stays unconditional).
         lr, prior_lr: Adam learning rates of the autoencoder and the prior.
+        adversarial: weight of the decoder's hinge GAN loss against a PatchGAN (0: none, the
+            plain VQ-VAE); VQGAN uses 0.8.
+        adv_start: fraction of the budget after which the discriminator and that loss start
+            (the reconstructions are roughly right by then).
+        disc_width: channels of the discriminator's first layer.
     """
 
     width: int = 128
@@ -79,6 +91,9 @@ class VQVAEConfig(ModelConfig):
     conditional: bool = False
     lr: float = 1e-3
     prior_lr: float = 1e-3
+    adversarial: float = 0.0
+    adv_start: float = 0.1
+    disc_width: int = 64
 
     def validate(self) -> None:
         name = "VQVAEConfig"
@@ -108,6 +123,14 @@ class VQVAEConfig(ModelConfig):
             )
         check_range(name, "lr", self.lr, 0.0, 1.0)
         check_range(name, "prior_lr", self.prior_lr, 0.0, 1.0)
+        check_range(name, "adversarial", self.adversarial, 0.0)
+        check_range(name, "adv_start", self.adv_start, 0.0, 1.0)
+        check_range(name, "disc_width", self.disc_width, 8)
+        if self.adversarial > 0 and self.adv_start >= self.ae_stop:
+            raise ConfigError(
+                f"VQVAEConfig.adv_start={self.adv_start} is not before ae_stop={self.ae_stop}: "
+                "the decoder would never see the discriminator; lower adv_start"
+            )
 
 
 def _stages(cfg: VQVAEConfig, spec: DataSpec) -> int:
@@ -176,6 +199,13 @@ class VQVAE(Autoencoder):
             config.prior_heads,
             spec.num_classes if config.conditional else 0,
         )
+        self.disc = (
+            PatchDiscriminator(spec.channels, config.disc_width, _stages(config, spec))
+            if config.adversarial > 0
+            else None
+        )
+        self._adv_on = False
+        self._last: tuple[torch.Tensor, torch.Tensor] | None = None  # (x, x_rec) for phase D
         self._ae_frozen = False
         # codes of training images once the autoencoder is frozen: (flipped?, N, h*w), -1: unknown
         self._code_cache = torch.empty(0)
@@ -186,19 +216,29 @@ class VQVAE(Autoencoder):
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         ae = [*self.encoder.parameters(), *self.decoder.parameters()]
-        return {"main": ae, "prior": list(self.prior.parameters())}
+        groups = {"main": ae, "prior": list(self.prior.parameters())}
+        if self.disc is not None:
+            groups["disc"] = list(self.disc.parameters())
+        return groups
 
     def optim_settings(self, group: str) -> OptimSettings:
         if group == "prior":
             return OptimSettings(lr=self.config.prior_lr, betas=(0.9, 0.99), weight_decay=0.0)
+        if group == "disc":
+            return OptimSettings(lr=self.config.lr, betas=(0.5, 0.9))
         return OptimSettings(lr=self.config.lr)
 
     def phases(self) -> list[Phase]:
         c = self.config
-        return [Phase("main", "main", stop=c.ae_stop), Phase("prior", "prior", start=c.prior_start)]
+        phases = [Phase("main", "main", stop=c.ae_stop)]
+        if self.disc is not None:
+            phases.append(Phase("D", "disc", start=c.adv_start, stop=c.ae_stop))
+        return [*phases, Phase("prior", "prior", start=c.prior_start)]
 
     def begin_step(self, step: int, done: float) -> None:
         self._ae_frozen = done >= self.config.ae_stop
+        self._adv_on = self.disc is not None and done >= self.config.adv_start
+        self._last = None
         if not self._ae_frozen:
             self._code_cache = torch.empty(0)
 
@@ -227,7 +267,34 @@ class VQVAE(Autoencoder):
         with torch.no_grad():
             return self.quantizer.nearest_grid(self.encoder(x))
 
+    def _adaptive_weight(self, rec: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
+        """lambda of VQGAN's Eq. 7: gradient norms of both terms at the decoder's last layer."""
+        w = self.decoder.net[-1].weight
+        (g_rec,) = torch.autograd.grad(rec, w, retain_graph=True)
+        (g_adv,) = torch.autograd.grad(adv, w, retain_graph=True)
+        return (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0, 1e4).detach()
+
+    def _disc_loss(self, batch: Batch) -> StepOutput:
+        assert self.disc is not None
+        if self._last is None or self._last[0] is not batch.x:  # no reconstruction of this batch
+            with torch.no_grad():
+                z_q = self.quantizer.lookup(self.codes(batch.x))
+                self._last = (batch.x, self.decode(z_q).to(batch.x.dtype))
+        x, x_rec = self._last
+        real, fake = self.disc(x), self.disc(x_rec)
+        loss = d_loss("hinge", real, fake)
+        return StepOutput(
+            loss,
+            {
+                "loss/D": loss.detach(),
+                "D/real": real.mean().detach(),
+                "D/fake": fake.mean().detach(),
+            },
+        )
+
     def loss(self, phase: str, batch: Batch, generator: torch.Generator) -> StepOutput:
+        if phase == "D":
+            return self._disc_loss(batch)
         if phase == "prior":
             y = batch.y if self.conditional else None
             k = self._batch_codes(batch)  # (B, h*w)
@@ -242,11 +309,21 @@ class VQVAE(Autoencoder):
         dims = batch.x[0].numel()
         loss = rec.mean() / dims + self.config.commitment * commit.mean() / z_q[0].numel()
         used, perplexity = VectorQuantizer.usage(idx, self.config.num_codes)
+        x_rec = lik.mean(self.likelihood, h)
+        logs: dict[str, torch.Tensor | float] = {}
+        if self._adv_on and torch.is_grad_enabled():
+            assert self.disc is not None
+            adv = g_loss("hinge", self.disc(x_rec))
+            lam = self._adaptive_weight(rec.mean() / dims, adv)
+            loss = loss + self.config.adversarial * lam * adv
+            self._last = (batch.x, x_rec.detach())
+            logs = {"loss/G": adv.detach(), "adv/lambda": lam}
         with torch.no_grad():
-            mse = (lik.mean(self.likelihood, h.float()) - batch.x).pow(2).mean() / 4  # [0, 1] scale
+            mse = (x_rec.float() - batch.x).pow(2).mean() / 4  # [0, 1] scale
         return StepOutput(
             loss,
             {
+                **logs,
                 "loss/rec": rec.mean().detach(),
                 "loss/commit": commit.mean().detach(),
                 "vq/mse": mse,
