@@ -278,8 +278,7 @@ class VQVAE(Autoencoder):
         assert self.disc is not None
         if self._last is None or self._last[0] is not batch.x:  # no reconstruction of this batch
             with torch.no_grad():
-                z_q = self.quantizer.lookup(self.codes(batch.x))
-                self._last = (batch.x, self.decode(z_q).to(batch.x.dtype))
+                self._last = (batch.x, self.decode(self.encode(batch.x)).to(batch.x.dtype))
         x, x_rec = self._last
         real, fake = self.disc(x), self.disc(x_rec)
         loss = d_loss("hinge", real, fake)
