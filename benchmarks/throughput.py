@@ -36,7 +36,7 @@ def step_seconds(
     x = torch.rand(batch_size, 1, 28, 28) * 2 - 1
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    batch = Batch(x)
+    batch = Batch(x, y=torch.arange(batch_size) % 10)  # labels for the conditional models
     g = torch.Generator().manual_seed(0)
     times = []
     for _ in range(steps + 2):
