@@ -5,10 +5,13 @@
     python benchmarks/vae_family.py --data cifar10 --models vqvae --minutes 30 --n 0
     python benchmarks/vae_family.py --data mnist --models vae --variant logistic --n 0
     python benchmarks/vae_family.py --data mnist --models vqvae --temperatures 0.8,0.9,1.0
+    python benchmarks/vae_family.py --data mnist --models klvae --minutes 15 --n 0 \
+        --reconstruction-fid 10000
 
 Per model: train with benchmarks/configs/<data>_<model>[_<variant>].yaml for --minutes, then on
 the test split FID-N of N samples (balanced classes for conditional models, with conditional
-accuracy; --n 0 skips FID), the negative ELBO in nats and bits/dim, reconstruction MSE/PSNR/SSIM,
+accuracy; --n 0 skips FID), the negative ELBO in nats and bits/dim, reconstruction MSE/PSNR/SSIM
+(and with --reconstruction-fid N the reconstructions' FID-N: what a latent prior cannot beat),
 and active units or codebook usage. --temperatures picks the sampling temperature first, by
 FID-<--select-n> against 5,000 training images (never the test split the score uses). Writes benchmarks/results/vae_<tag>.json (tag
 <data>_<model>[_<variant>]) and sample / reconstruction /
@@ -109,7 +112,13 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         result.setdefault("fid", None)
     eval_s = time.time() - t
     elbo = evaluate_elbo(model, test, seed=args.seed)
-    rec = reconstruction_metrics(test.images, reconstructions(model, test))
+    recon = reconstructions(model, test)
+    rec = reconstruction_metrics(test.images, recon)
+    rec_fid = None
+    if args.reconstruction_fid:  # the floor of a latent prior (ldm) on this autoencoder
+        m = min(args.reconstruction_fid, len(test))
+        rec_fid = ig.evaluate(recon[:m], test, metrics=["fid"], progress=None)["fid"]
+        print(f"reconstructions of {m} test images: FID {rec_fid:.2f}", flush=True)
     res = test.spec.resolution
     pics = {}
     scale = auto_scale(res)
@@ -131,7 +140,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         + (f"--variant {args.variant} " if args.variant else "")
         + f"--minutes {args.minutes} --n {args.n}"
         + (f" --metrics '{args.metrics}'" if args.metrics != "fid" else "")
-        + (f" --temperatures {args.temperatures} --select-n {args.select_n}" if search else ""),
+        + (f" --temperatures {args.temperatures} --select-n {args.select_n}" if search else "")
+        + (f" --reconstruction-fid {args.reconstruction_fid}" if args.reconstruction_fid else ""),
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
         "steps": run.step,
@@ -143,6 +153,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "n_generated": args.n if result["fid"] is not None else 0,
         **{k: v for k, v in result.items() if k != "card"},
         **{f"test_{k}": v for k, v in rec.items()},
+        "test_reconstruction_fid": rec_fid,
         **elbo,
         "card": result["card"],
         "model_config": state["model_config"],
@@ -178,6 +189,12 @@ def main() -> None:
         "--temperatures", default="", help="e.g. 0.8,0.9,1.0: choose one on training images"
     )
     p.add_argument("--select-n", type=int, default=2000, help="samples per temperature tried")
+    p.add_argument(
+        "--reconstruction-fid",
+        type=int,
+        default=0,
+        help="FID of this many test reconstructions against the test split (0: skip)",
+    )
     add_run_args(p)
     args = p.parse_args()
     for name in args.models.split(","):

@@ -34,6 +34,7 @@ TINY = {
         "prior_depth": 1,
         "prior_heads": 2,
     },
+    "klvae": {"width": 32, "norm_groups": 8, "latent_channels": 2, "mid_attention": False},
     "ddpm": {"channels": [16, 32], "attention": [False, True], "timesteps": 100, "sample_steps": 5},
 }
 TINY["ldm"] = {

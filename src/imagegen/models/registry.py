@@ -21,6 +21,7 @@ from imagegen.models.gan.wgan_gp import WGANGP
 from imagegen.models.vae.beta_vae import BetaVAE
 from imagegen.models.vae.cvae import CVAE
 from imagegen.models.vae.hvae import HVAE
+from imagegen.models.vae.klvae import KLVAE
 from imagegen.models.vae.vae import VAE
 from imagegen.models.vae.vqvae import VQVAE
 
@@ -39,6 +40,7 @@ MODELS: dict[str, type[GenerativeModel]] = {
         CVAE,
         VQVAE,
         HVAE,
+        KLVAE,
         DDPM,
         LDM,
     )

@@ -38,7 +38,7 @@ def evaluate_elbo(
     if not hasattr(model, "negative_elbo"):
         raise ConfigError(
             f"model '{model.name}' has no ELBO: use a run of the VAE family "
-            "(vae, beta_vae, cvae, vqvae, hvae)"
+            "(vae, beta_vae, cvae, vqvae, hvae, klvae)"
         )
     if model.conditional and data.labels is None:
         raise ConfigError("the model is class-conditional but the data has no labels")

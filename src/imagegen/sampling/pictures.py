@@ -21,7 +21,7 @@ def _autoencoder(model: GenerativeModel, what: str):
     if not hasattr(model, "encode") or not hasattr(model, "decode"):
         raise ConfigError(
             f"model '{model.name}' has no encoder, so it cannot {what}: "
-            "use a run of the VAE family (vae, beta_vae, cvae, vqvae, hvae)"
+            "use a run of the VAE family (vae, beta_vae, cvae, vqvae, hvae, klvae)"
         )
     return model
 

@@ -133,7 +133,7 @@ def create_ldm(
     """A latent diffusion model (``ldm``) on the frozen autoencoder of a trained run.
 
     Args:
-        autoencoder_run: a run folder of vqvae, vae or beta_vae (its EMA weights if it has them).
+        autoencoder_run: a run folder of klvae, vqvae, vae or beta_vae (its EMA weights if it has them).
         spec: the training data's spec; it must match the autoencoder's (None: the autoencoder's).
         config: ldm fields (the UNet, sampler, guidance ...); the autoencoder fields are filled in.
         seed: seeds the UNet's initial weights.
@@ -142,7 +142,7 @@ def create_ldm(
     if ae.model.family != "vae":
         raise RunError(
             f"{autoencoder_run} is a run of '{ae.name}', not an autoencoder: give a run of "
-            "vqvae or vae"
+            "klvae, vqvae or vae"
         )
     ae_spec = ae.model.spec
     if spec is not None and (spec.channels, spec.resolution) != (

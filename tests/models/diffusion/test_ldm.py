@@ -54,6 +54,25 @@ def test_scale_factor_gives_unit_variance_latents(vq_run, digits):
     torch.testing.assert_close(again, model.latents(digits.batch(np.arange(32, 64)).x) / z.std())
 
 
+def test_training_latents_are_encoded_once_per_image_and_flip(vq_run, digits, monkeypatch):
+    model = create_ldm(vq_run, digits.spec, UNET).train()
+    batch = digits.batch(np.arange(8))
+    first = model.training_latents(batch)
+    torch.testing.assert_close(first, model.latents(batch.x))
+    calls = []
+    encode = model.autoencoder.encode
+    monkeypatch.setattr(model.autoencoder, "encode", lambda x: calls.append(len(x)) or encode(x))
+    again = model.training_latents(digits.batch(np.array([3, 5, 9, 2])))  # 9 is new
+    assert calls == [1]
+    torch.testing.assert_close(again[:2], first[[3, 5]])
+    flips = torch.tensor([True, False, False, False])
+    mirrored = model.training_latents(digits.batch(np.array([3, 5, 9, 2]), flips))
+    assert calls == [1, 1]  # image 3 flipped is another image
+    torch.testing.assert_close(
+        mirrored[0], model.latents(digits.batch(np.array([3]), flips[:1]).x)[0]
+    )
+
+
 def test_training_leaves_the_autoencoder_frozen_and_the_run_self_contained(
     vq_run, digits, tmp_path
 ):
@@ -84,6 +103,19 @@ def test_vq_samples_decode_at_the_nearest_codes(vq_run, digits):
     ae = model.autoencoder
     want = ae.decode(ae.snap(x_0 / 2.0)).clamp(-1, 1)
     torch.testing.assert_close(model.to_images(x_0), want)
+
+
+def test_kl_autoencoder_latents_are_diffused_as_maps_and_decoded_as_they_are(
+    tmp_path_factory, digits
+):
+    model = create_ldm(_run(tmp_path_factory, digits, "klvae"), digits.spec, UNET).eval()
+    ae = model.autoencoder
+    assert model.shape == ae.latent_shape and len(model.shape) == 3
+    model.latent_scale.fill_(2.0)
+    x_0 = torch.randn(3, *model.shape)
+    torch.testing.assert_close(model.to_images(x_0), ae.decode(x_0 / 2.0).clamp(-1, 1))
+    x = model.sample(2, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (2, 1, 8, 8) and torch.isfinite(x).all()
 
 
 def test_vector_latents_need_a_one_level_unet(vae_run, digits):

@@ -4,6 +4,7 @@ import torch
 
 from imagegen.data.base import DataSpec
 from imagegen.models import create_model
+from imagegen.models.vae.adversarial_decoder import adaptive_weight
 from imagegen.models.vae.code_prior import CodePrior
 from tests.conftest import TINY, halves_dataset
 
@@ -144,7 +145,7 @@ def test_adaptive_weight_is_the_ratio_of_gradient_norms_at_the_last_decoder_laye
     a, b = out.pow(2).mean(), 3.0 * out.mean()
     ga = torch.autograd.grad(a, w, retain_graph=True)[0].norm()
     gb = torch.autograd.grad(b, w, retain_graph=True)[0].norm()
-    torch.testing.assert_close(model._adaptive_weight(a, b), ga / (gb + 1e-4))
+    torch.testing.assert_close(adaptive_weight(a, b, w), ga / (gb + 1e-4))
 
 
 def test_adversarial_start_after_the_autoencoder_stops_is_refused():

@@ -29,7 +29,7 @@ class LDMConfig(DDPMConfig):
     """DDPM's fields for the latent UNet, plus its autoencoder.
 
     Attributes:
-        autoencoder_model: the autoencoder's model name (``vqvae``, ``vae``, ``beta_vae``).
+        autoencoder_model: the autoencoder's model name (``klvae``, ``vqvae``, ``vae``, ``beta_vae``).
         autoencoder_config: its config fields.
         autoencoder_run: the run its weights came from (a record; not read again).
         scale: the latent scale factor s; 0: 1 / std of the first training batch's latents.
@@ -64,18 +64,18 @@ class LDM(DDPM):
 
         if not config.autoencoder_model:
             raise ConfigError(
-                "ldm needs a trained autoencoder: train a vqvae or vae first, then "
+                "ldm needs a trained autoencoder: train a klvae, vqvae or vae first, then "
                 "`imagegen train ldm --set model.autoencoder_run=RUN` (Python: create_ldm(RUN))"
             )
         ae = create_model(config.autoencoder_model, spec, config.autoencoder_config)
         if getattr(ae, "family", "") != "vae" or not hasattr(ae, "decode"):
             raise ConfigError(
-                f"'{config.autoencoder_model}' is not an autoencoder: use a run of vqvae or vae"
+                f"'{config.autoencoder_model}' is not an autoencoder: use a run of klvae, vqvae or vae"
             )
         if ae.conditional:
             raise ConfigError(
                 "the autoencoder is class-conditional, so its latents need a label to decode: "
-                "use an unconditional vqvae or vae (the diffusion can still be conditional)"
+                "use an unconditional klvae, vqvae or vae (the diffusion can still be conditional)"
             )
         latent = tuple(ae.latent_shape)
         if len(latent) == 1:
@@ -90,13 +90,16 @@ class LDM(DDPM):
         else:
             raise ConfigError(
                 f"{config.autoencoder_model} latents of shape {latent} cannot be diffused by a "
-                "UNet: use a vqvae or vae"
+                "UNet: use a klvae, vqvae or vae"
             )
         super().__init__(config, spec, shape=shape)
         self.autoencoder = ae.eval().requires_grad_(False)
         self.latent = latent
         # s, saved with every checkpoint; 0 until the first training batch sets it
         self.register_buffer("latent_scale", torch.tensor(float(config.scale)))
+        # E(x) of training images by (flipped?, dataset position), NaN: not encoded yet; the
+        # autoencoder is frozen, so each image is encoded once instead of once per epoch
+        self._cache = torch.empty(0)
 
     def param_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         return {"main": list(self.unet.parameters())}  # the autoencoder stays frozen
@@ -111,8 +114,27 @@ class LDM(DDPM):
         """E(x) as (B, *shape), unscaled."""
         return self.autoencoder.encode(x).float().reshape(x.shape[0], *self.shape)
 
+    def training_latents(self, batch: Batch) -> torch.Tensor:
+        """E(x) of a batch, from the cache for images of the training set seen before."""
+        if batch.index is None or not self.training:
+            return self.latents(batch.x)
+        idx = batch.index.cpu()
+        flip = torch.zeros_like(idx) if batch.flipped is None else batch.flipped.cpu().long()
+        size = self._cache.shape[1] if self._cache.numel() else 0
+        if size <= int(idx.max()):
+            grown = torch.full((2, max(int(idx.max()) + 1, 2 * size), *self.shape), float("nan"))
+            if size:
+                grown[:, :size] = self._cache
+            self._cache = grown
+        z = self._cache[flip, idx]
+        miss = torch.isnan(z.flatten(1)[:, 0])
+        if miss.any():
+            z[miss] = self.latents(batch.x[miss]).cpu()
+            self._cache[flip[miss], idx[miss]] = z[miss]
+        return z.to(batch.x.device)
+
     def diffused(self, batch: Batch) -> torch.Tensor:
-        z = self.latents(batch.x)
+        z = self.training_latents(batch)
         if float(self.latent_scale) == 0.0:
             self.latent_scale.fill_(1.0 / z.std().clamp(min=1e-6).item())
         return z * self.latent_scale

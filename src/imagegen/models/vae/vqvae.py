@@ -8,8 +8,7 @@ The ELBO treats q(k|x) as one-hot: -ELBO = -log p(x|z_q) - log p(k).
 
 With ``adversarial > 0`` the decoder also plays against a PatchGAN discriminator (phase "D"), as
 in VQGAN (Esser et al. 2021): L = L_rec + L_commit + lambda * adversarial * L_G, with the adaptive
-weight lambda = ||grad_{W_L} L_rec|| / (||grad_{W_L} L_G|| + 1e-4) on the decoder's last layer
-W_L (Eq. 7), so the GAN term stays on the scale of the reconstruction term.
+weight lambda of Eq. 7 (:mod:`imagegen.models.vae.adversarial_decoder`, shared with ``klvae``).
 
 Once the autoencoder has stopped (``ae_stop``), each training image's codes are fixed: the prior
 phase caches them by dataset position, so it pays the encoder once per image instead of per step.
@@ -33,12 +32,12 @@ from imagegen.models.base import (
     check_choice,
     check_range,
 )
-from imagegen.models.gan.losses import d_loss, g_loss
 from imagegen.models.layers import pyramid
 from imagegen.models.layers.patch_discriminator import PatchDiscriminator
 from imagegen.models.layers.residual import ResBlock, group_norm
 from imagegen.models.layers.vector_quantizer import VectorQuantizer
 from imagegen.models.vae import likelihood as lik
+from imagegen.models.vae.adversarial_decoder import discriminator_step, generator_term
 from imagegen.models.vae.autoencoder import Autoencoder
 from imagegen.models.vae.code_prior import CodePrior
 from imagegen.seeding import Generators
@@ -267,29 +266,12 @@ class VQVAE(Autoencoder):
         with torch.no_grad():
             return self.quantizer.nearest_grid(self.encoder(x))
 
-    def _adaptive_weight(self, rec: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
-        """lambda of VQGAN's Eq. 7: gradient norms of both terms at the decoder's last layer."""
-        w = self.decoder.net[-1].weight
-        (g_rec,) = torch.autograd.grad(rec, w, retain_graph=True)
-        (g_adv,) = torch.autograd.grad(adv, w, retain_graph=True)
-        return (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0, 1e4).detach()
-
     def _disc_loss(self, batch: Batch) -> StepOutput:
         assert self.disc is not None
         if self._last is None or self._last[0] is not batch.x:  # no reconstruction of this batch
             with torch.no_grad():
                 self._last = (batch.x, self.decode(self.encode(batch.x)).to(batch.x.dtype))
-        x, x_rec = self._last
-        real, fake = self.disc(x), self.disc(x_rec)
-        loss = d_loss("hinge", real, fake)
-        return StepOutput(
-            loss,
-            {
-                "loss/D": loss.detach(),
-                "D/real": real.mean().detach(),
-                "D/fake": fake.mean().detach(),
-            },
-        )
+        return discriminator_step(self.disc, *self._last)
 
     def loss(self, phase: str, batch: Batch, generator: torch.Generator) -> StepOutput:
         if phase == "D":
@@ -312,11 +294,11 @@ class VQVAE(Autoencoder):
         logs: dict[str, torch.Tensor | float] = {}
         if self._adv_on and torch.is_grad_enabled():
             assert self.disc is not None
-            adv = g_loss("hinge", self.disc(x_rec))
-            lam = self._adaptive_weight(rec.mean() / dims, adv)
-            loss = loss + self.config.adversarial * lam * adv
+            w_last = self.decoder.net[-1].weight
+            adv, adv_logs = generator_term(self.disc, x_rec, rec.mean() / dims, w_last)
+            loss = loss + self.config.adversarial * adv
+            logs.update(adv_logs)
             self._last = (batch.x, x_rec.detach())
-            logs = {"loss/G": adv.detach(), "adv/lambda": lam}
         with torch.no_grad():
             mse = (x_rec.float() - batch.x).pow(2).mean() / 4  # [0, 1] scale
         return StepOutput(
