@@ -9,6 +9,8 @@ term whatever the scales of the two losses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -39,9 +41,20 @@ def generator_term(
     return lam * adv, {"loss/G": adv.detach(), "adv/lambda": lam}
 
 
-def discriminator_step(disc: nn.Module, x: torch.Tensor, x_rec: torch.Tensor) -> StepOutput:
-    """The PatchGAN's hinge loss on real images ``x`` against reconstructions ``x_rec``
-    (detached: this phase trains the discriminator only)."""
+def discriminator_step(
+    disc: nn.Module,
+    x: torch.Tensor,
+    last: tuple[torch.Tensor, torch.Tensor] | None,
+    reconstruct: Callable[[torch.Tensor], torch.Tensor],
+) -> StepOutput:
+    """The PatchGAN's hinge loss on real images ``x`` against their reconstructions: those of this
+    step's main phase when ``last`` = (x, x_rec) holds them, else ``reconstruct(x)`` without
+    gradient (this phase trains the discriminator only)."""
+    if last is not None and last[0] is x:
+        x_rec = last[1]
+    else:
+        with torch.no_grad():
+            x_rec = reconstruct(x).to(x.dtype)
     real, fake = disc(x), disc(x_rec.detach())
     loss = d_loss("hinge", real, fake)
     return StepOutput(

@@ -268,10 +268,9 @@ class VQVAE(Autoencoder):
 
     def _disc_loss(self, batch: Batch) -> StepOutput:
         assert self.disc is not None
-        if self._last is None or self._last[0] is not batch.x:  # no reconstruction of this batch
-            with torch.no_grad():
-                self._last = (batch.x, self.decode(self.encode(batch.x)).to(batch.x.dtype))
-        return discriminator_step(self.disc, *self._last)
+        return discriminator_step(
+            self.disc, batch.x, self._last, lambda x: self.decode(self.encode(x))
+        )
 
     def loss(self, phase: str, batch: Batch, generator: torch.Generator) -> StepOutput:
         if phase == "D":
