@@ -140,6 +140,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "samplers": results,
         "model_config": state["model_config"],
         "train_config": state["train"],
+        "train_precision": state.get("precision", state["train"]["precision"]),  # auto resolved
         "pictures": pictures(
             model, tag, grids, {**options, "sampler": first[0], "steps": first[1]}
         ),

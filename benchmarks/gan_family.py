@@ -99,6 +99,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "card": result["card"],
         "model_config": state["model_config"],
         "train_config": state["train"],
+        "train_precision": state.get("precision", state["train"]["precision"]),  # auto resolved
         "pictures": pictures(model, tag, images),
     }
     dest = ROOT / "benchmarks" / "results" / f"gan_{tag}.json"

@@ -9,6 +9,16 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"dcgan": 15.0, "vae": 50.0, "ddpm": 20.0}
 
 
+def _model_label(r: dict) -> str:
+    """The table label "name (variant), precision" ("auto" precision resolved per machine)."""
+    prec = r.get("train_precision") or r.get("train_config", {}).get("precision")
+    return (
+        r["model"]
+        + (f" ({r['variant']})" if r.get("variant") else "")
+        + (f", {prec}" if prec else "")
+    )
+
+
 def main() -> None:
     recs = [
         json.loads(p.read_text())
@@ -145,7 +155,7 @@ def vae_family_section() -> list[str]:
         if r["fid"] is not None:
             fid_pass = None if fid_ok is None else r["fid"] <= fid_ok
             fid = f"{_cell(r['fid'], '.2f', fid_pass)} (N={r['n_generated']:,})"
-        model = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
+        model = _model_label(r)
         psnr_pass = None if psnr_ok is None else r["test_psnr"] >= psnr_ok
         elbo = f"{r['elbo_nats']:.1f} ({r['elbo_bpd']:.3f})"
         if r["model"] == "hvae":  # the bar: below the plain vae's with the same likelihood
@@ -242,7 +252,7 @@ def gan_family_section() -> list[str]:
         fid = f"{_cell(r['fid'], '.2f', fid_pass)} (N={r['n_generated']:,})"
         kid = _cell(None if r.get("kid") is None else r["kid"] * 1e3, ".2f")
         acc = _cell(r.get("acc"), ".3f", None if "acc" not in r else r["acc"] >= t["acc"])
-        model = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
+        model = _model_label(r)
         lines.append(
             f"| {r['data']} | {model} | {r['minutes_budget']:g} | {r['steps']} | "
             f"{r['images_seen']:,} | {fid} | {kid} | {_cell(r.get('precision'), '.3f')} | "
@@ -298,7 +308,7 @@ def diffusion_family_section() -> list[str]:
             if s["steps"] == 50 and r["data"] == "mnist":
                 fast = s["images_per_second"] >= t["images_per_second"]
             acc = _cell(s.get("acc"), ".3f", None if not conditional else s["acc"] >= t["acc"])
-            model = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
+            model = _model_label(r)
             guidance = r["sample_options"].get("guidance", "-")
             lines.append(
                 f"| {r['data']} | {model} | {r['minutes_budget']:g} | {r['steps']} | "

@@ -237,6 +237,7 @@ def main() -> None:
         "scores": scores,
         "model_config": state["model_config"],
         "train_config": state["train"],
+        "train_precision": state.get("precision", state["train"]["precision"]),  # auto resolved
         "pictures": files,
     }
     dest = ROOT / "benchmarks" / "results" / "t2i_shapes.json"

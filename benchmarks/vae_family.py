@@ -158,6 +158,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "card": result["card"],
         "model_config": state["model_config"],
         "train_config": state["train"],
+        "train_precision": state.get("precision", state["train"]["precision"]),  # auto resolved
         "pictures": files,
     }
     if hasattr(model, "traverse"):

@@ -67,6 +67,21 @@ def bf16_is_slow(device: torch.device) -> bool:
     return cpu_bf16_speedup() < 1 / FAST_RATIO
 
 
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """The precision to run: "auto" becomes "bf16" where bf16 is native (CUDA with bf16 support,
+    CPUs with AVX-512 BF16 / AMX), else "fp32"; "fp32" and "bf16" pass through unchanged."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        native = cpu_bf16_native()
+        if native is None:  # not an x86 CPU torch can describe: measure instead
+            native = cpu_bf16_speedup() > FAST_RATIO
+        return "bf16" if native else "fp32"
+    return "fp32"  # mps and others: bf16 autocast support varies
+
+
 def warn_if_slow(device: torch.device, precision: str, fix: str) -> None:
     """Log a warning when bf16 is asked for on a CPU that emulates it; ``fix`` says what to do."""
     if precision == "bf16" and bf16_is_slow(device):

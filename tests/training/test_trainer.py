@@ -313,6 +313,30 @@ def test_bf16_is_slow_trusts_cpu_flags_and_measures_where_there_are_none(
     assert devices.bf16_is_slow(torch.device("meta")) is False
 
 
+@pytest.mark.parametrize(("native", "resolved"), [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_takes_bf16_only_where_it_is_native(
+    tmp_path, monkeypatch, caplog, native, resolved
+):
+    from imagegen import devices
+
+    monkeypatch.setattr(devices, "cpu_bf16_native", lambda: native)
+    monkeypatch.setattr(devices, "cpu_bf16_speedup", lambda: 0.01)  # never consulted on x86
+    seen = []
+    real = devices.autocast
+    monkeypatch.setattr(devices, "autocast", lambda d, p: seen.append(p) or real(d, p))
+    ds = halves_dataset()
+    model = create_model("vae", ds.spec, TINY["vae"], seed=0)
+    out = tmp_path / "auto"
+    with caplog.at_level("WARNING"):
+        train(model, ds, out, steps=1, batch_size=8, precision="auto", **FAST)
+    assert not any("emulated" in r.message for r in caplog.records)
+    record = json.loads((out / "config.json").read_text())
+    assert record["train"]["precision"] == "auto" and record["precision"] == resolved
+    assert seen and set(seen) == {resolved}  # the training step ran in the resolved precision
+    assert devices.resolve_precision(torch.device("cpu"), "fp32") == "fp32"  # explicit: kept
+    assert devices.resolve_precision(torch.device("cpu"), "bf16") == "bf16"
+
+
 def test_periodic_kid_is_logged_and_plotted(tmp_path, monkeypatch):
     from imagegen.metrics.inception import InceptionFeatures
     from tests.metrics.conftest import _fake_features

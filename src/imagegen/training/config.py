@@ -31,7 +31,8 @@ class TrainConfig:
             (0: no clipping); the norm before clipping is logged as ``grad_norm/<phase>``.
         ema_decay: EMA of the weights used for sampling (0 disables it).
         ema_warmup: EMA decay ramps as min(ema_decay, (1 + step) / (10 + step)) so early EMA tracks.
-        precision: "fp32", or "bf16" autocast (faster on CPUs with AVX-512 BF16 / on GPUs).
+        precision: "fp32", "bf16" autocast (faster on CPUs with AVX-512 BF16 / on GPUs), or
+            "auto": bf16 where this device runs it natively, fp32 elsewhere (the run records which).
         channels_last: NHWC memory format for convolutions.
         flip: random horizontal flips of training images.
         log_every: steps between metrics.jsonl / TensorBoard records.
@@ -61,7 +62,7 @@ class TrainConfig:
     grad_clip: float = 0.0
     ema_decay: float = 0.999
     ema_warmup: bool = True
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
     channels_last: bool = False
     flip: bool = False
     log_every: int = 50
@@ -93,7 +94,7 @@ class TrainConfig:
         check_range("TrainConfig", "lr_final", self.lr_final, 0.0, 1.0)
         check_range("TrainConfig", "grad_clip", self.grad_clip, 0.0)
         check_range("TrainConfig", "ema_decay", self.ema_decay, 0.0, 0.99999)
-        check_choice("TrainConfig", "precision", self.precision, ("fp32", "bf16"))
+        check_choice("TrainConfig", "precision", self.precision, ("fp32", "bf16", "auto"))
         for f in ("lr_warmup", "log_every", "sample_every", "ckpt_every", "eval_n", "eval_every"):
             check_range("TrainConfig", f, getattr(self, f), 0)
         check_range("TrainConfig", "log_every", self.log_every, 1)

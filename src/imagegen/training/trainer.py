@@ -189,7 +189,10 @@ class Trainer:
                 f"model expects {model.spec.channels}x{model.spec.resolution}px images but the data is "
                 f"{data.spec.channels}x{data.spec.resolution}px: build the model from this dataset's spec"
             )
-        devices.warn_if_slow(self.device, cfg.precision, "use --set train.precision=fp32")
+        self.precision = devices.resolve_precision(self.device, cfg.precision)
+        if cfg.precision == "auto":
+            log.info("precision auto: %s on %s", self.precision, self.device)
+        devices.warn_if_slow(self.device, self.precision, "use --set train.precision=auto (or fp32)")
         self.model.to(self.device)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -281,7 +284,7 @@ class Trainer:
 
     # ---- one step --------------------------------------------------------------------------
     def _autocast(self):
-        return devices.autocast(self.device, self.cfg.precision)
+        return devices.autocast(self.device, self.precision)
 
     def train_step(self) -> dict[str, float]:
         ctx = self.ctx
@@ -691,7 +694,12 @@ def _start(
         if ctx.main:
             out.mkdir(parents=True, exist_ok=True)
             ckpt.write_json(
-                out / CONFIG, {**_config_record(model, data, cfg), "processes": ctx.world}
+                out / CONFIG,
+                {
+                    **_config_record(model, data, cfg),
+                    "processes": ctx.world,
+                    "precision": trainer.precision,
+                },
             )
         return trainer
     saved = read_config(out)
@@ -715,7 +723,12 @@ def _start(
     trainer.load(last)
     log.info("resuming %s from step %d", out, trainer.step)
     if ctx.main:
-        record = {**saved, "train": cfg.to_dict(), "processes": ctx.world}
+        record = {
+            **saved,
+            "train": cfg.to_dict(),
+            "processes": ctx.world,
+            "precision": trainer.precision,
+        }
         if diffs:  # what the run is now, and when it changed
             new = _config_record(model, data, cfg)
             record.update(model_config=new["model_config"], data=new["data"])

@@ -249,6 +249,22 @@ def test_bf16_sampling_is_close_to_fp32_and_checked():
         model.sample(1, generator=torch.Generator(), precision="fp16")
 
 
+@pytest.mark.parametrize(("native", "same_as"), [(False, "fp32"), (True, "bf16")])
+def test_auto_sampling_precision_follows_the_cpu(monkeypatch, native, same_as):
+    from imagegen import devices
+
+    monkeypatch.setattr(devices, "cpu_bf16_native", lambda: native)
+    model = create_model(
+        "ddpm", DataSpec("t", 1, 8, 0), {**TINY["ddpm"], "sample_precision": "auto"}, seed=0
+    ).eval()
+
+    def draw(precision=None):
+        g = torch.Generator().manual_seed(0)
+        return model.sample(2, generator=g, sampler="ddim", steps=2, precision=precision)
+
+    assert torch.equal(draw(), draw(same_as))
+
+
 def test_ddim_inversion_round_trips_with_first_order_error():
     # DDIM (eta 0) is a discretised ODE: inverting it (x_0 -> x_T) and sampling back recovers x_0
     # up to an error that halves when the steps double. Toy: data N(0.2, 0.5^2), exact eps.

@@ -32,7 +32,7 @@ from diffusers import DDPMScheduler, UNet2DConditionModel, UNet2DModel
 
 from imagegen.data.base import Batch, DataSpec
 from imagegen.data.captions import template_captions
-from imagegen.devices import autocast
+from imagegen.devices import autocast, resolve_precision
 from imagegen.errors import ConfigError
 from imagegen.models.base import (
     GenerativeModel,
@@ -123,6 +123,7 @@ class DDPMConfig(ModelConfig):
         guidance: default guidance scale w at sampling (1: the conditional model).
         sample_precision: "fp32", or "bf16": the UNet runs under bf16 autocast while sampling
             (the sampler's arithmetic stays fp32); about twice as fast on CPUs with AVX-512 BF16.
+            "auto": bf16 where the device runs it natively, else fp32.
         lr: Adam learning rate.
     """
 
@@ -150,7 +151,7 @@ class DDPMConfig(ModelConfig):
     text_max_length: int = 32
     label_dropout: float = 0.0
     guidance: float = 1.0
-    sample_precision: Literal["fp32", "bf16"] = "fp32"
+    sample_precision: Literal["fp32", "bf16", "auto"] = "fp32"
     lr: float = 2e-4
 
     def validate(self) -> None:
@@ -189,7 +190,9 @@ class DDPMConfig(ModelConfig):
             )
         check_range("DDPMConfig", "text_max_length", self.text_max_length, 4, 512)
         check_range("DDPMConfig", "guidance", self.guidance, 0.0, 100.0)
-        check_choice("DDPMConfig", "sample_precision", self.sample_precision, ("fp32", "bf16"))
+        check_choice(
+            "DDPMConfig", "sample_precision", self.sample_precision, ("fp32", "bf16", "auto")
+        )
         check_range("DDPMConfig", "lr", self.lr, 0.0, 1.0)
 
 
@@ -551,7 +554,8 @@ class DDPM(GenerativeModel):
         w = self.check_guidance(guidance)
         variance = self.learned_variance and isinstance(scheduler, DDPMScheduler)
         precision = precision or self.config.sample_precision
-        check_choice("sample", "precision", precision, ("fp32", "bf16"))
+        check_choice("sample", "precision", precision, ("fp32", "bf16", "auto"))
+        precision = resolve_precision(next(self.parameters()).device, precision)
 
         def fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             with autocast(x_t.device, precision):
