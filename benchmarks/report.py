@@ -177,8 +177,13 @@ def vae_family_section() -> list[str]:
 
 def _commands_and_pictures(recs: list[dict]) -> list[str]:
     """The machine, the command of every row, then each run's pictures and model config."""
-    lines = ["", f"Machine: {recs[-1]['machine']}.", "", "Commands:", ""]
-    lines += [f"- `{r['command']}`" for r in recs]
+    machines = sorted({r["machine"] for r in recs})
+    if len(machines) == 1:
+        lines = ["", f"Machine: {machines[0]}.", "", "Commands:", ""]
+        lines += [f"- `{r['command']}`" for r in recs]
+    else:  # rows from different machines: each command says where it ran
+        lines = ["", "Machines: " + "; ".join(machines) + ".", "", "Commands (machine):", ""]
+        lines += [f"- `{r['command']}` ({r['machine']})" for r in recs]
     lines.append("")
     for r in recs:
         variant = f" ({r['variant']})" if r.get("variant") else ""
