@@ -192,7 +192,9 @@ class Trainer:
         self.precision = devices.resolve_precision(self.device, cfg.precision)
         if cfg.precision == "auto":
             log.info("precision auto: %s on %s", self.precision, self.device)
-        devices.warn_if_slow(self.device, self.precision, "use --set train.precision=auto (or fp32)")
+        devices.warn_if_slow(
+            self.device, self.precision, "use --set train.precision=auto (or fp32)"
+        )
         self.model.to(self.device)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from imagegen.data.base import DataSpec
+from imagegen.errors import ConfigError
 from imagegen.models import create_model
 from imagegen.models.gan.pggan import schedule
 from imagegen.models.layers.equalized import minibatch_stddev
@@ -19,6 +20,19 @@ def test_schedule_gives_equal_shares_and_fades_each_new_level_in():
     assert level == 1 and alpha == pytest.approx(0.4)
     assert schedule(0.6, 3, 0.5) == (1, 1.0)
     assert schedule(0.999, 3, 0.5)[0] == 2 and schedule(1.0, 3, 0.5) == (2, 1.0)
+
+
+def test_a_final_share_gives_the_full_resolution_that_much_of_the_budget():
+    # final 0.6: levels 0 and 1 get 0.2 each, level 2 starts at 0.4 and fades in until 0.7
+    assert schedule(0.19, 3, 0.5, 0.6) == (0, 1.0)
+    level, alpha = schedule(0.25, 3, 0.5, 0.6)
+    assert level == 1 and alpha == pytest.approx(0.5)
+    level, alpha = schedule(0.55, 3, 0.5, 0.6)
+    assert level == 2 and alpha == pytest.approx(0.5)
+    assert schedule(0.71, 3, 0.5, 0.6) == (2, 1.0)
+    assert schedule(0.5, 1, 0.5, 0.6) == (0, 1.0)
+    with pytest.raises(ConfigError, match="final_share"):
+        create_model("pggan", SPEC, {**TINY["pggan"], "final_share": 1.0}, seed=0)
 
 
 def test_generator_fade_in_blends_the_upsampled_old_image_with_the_new_one():

@@ -3,18 +3,26 @@ import pytest
 import torch
 from torch import nn
 
+from imagegen.data.base import DataSpec
 from imagegen.errors import ConfigError
 from imagegen.models import create_model
 from tests.conftest import TINY, halves_dataset
 
 
-def test_critic_steps_per_generator_step_and_no_batch_norm_in_the_critic():
-    ds = halves_dataset()
-    model = create_model("wgan_gp", ds.spec, TINY["wgan_gp"], seed=0)
+@pytest.mark.parametrize("arch", ["resnet", "dcgan"])
+def test_critic_steps_per_generator_step_and_no_batch_norm_in_the_critic(arch):
+    spec = DataSpec("t", 1, 16, 0)  # 4x4 -> 16x16: two strided blocks in the dcgan critic
+    model = create_model("wgan_gp", spec, {**TINY["wgan_gp"], "arch": arch}, seed=0)
     phases = {p.name: p for p in model.phases()}
     assert phases["D"].interval == 1 and phases["G"].interval == 5  # n_critic = 5
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.D.modules())
     assert any(isinstance(m, nn.GroupNorm) and m.num_groups == 1 for m in model.D.modules())
+    # each image's critic value depends on that image alone, in training mode too
+    x = torch.randn(4, 1, 16, 16)
+    model.train()
+    alone = model.D(x[:1], None)
+    with_others = model.D(torch.cat([x[:1], -x[1:]]), None)[:1]
+    torch.testing.assert_close(alone, with_others)
 
 
 def test_critic_loss_is_the_wasserstein_estimate_plus_lambda_times_the_penalty():

@@ -39,16 +39,22 @@ def _channels(width: int, stages: int) -> list[int]:
 
 
 class Generator(nn.Module):
-    """z (B, z_dim) [+ label] -> image (B, C, H, W) in [-1, 1]."""
+    """z (B, z_dim) [+ label] -> image (B, C, H, W) in [-1, 1].
 
-    def __init__(self, cfg: DCGANConfig, spec: DataSpec) -> None:
+    Args:
+        z_dim: latent size.
+        width: channels at the base resolution (halved, to >= 16, at each doubling).
+        spec: the data (channels, resolution).
+        num_classes: > 0: the label's embedding is concatenated to z.
+    """
+
+    def __init__(self, z_dim: int, width: int, spec: DataSpec, num_classes: int = 0) -> None:
         super().__init__()
         self.base, stages = pyramid(spec.resolution)
-        ch = _channels(cfg.width, stages)
+        ch = _channels(width, stages)
         self.c0 = ch[0]
-        n_cls = spec.num_classes if cfg.conditional else 0
-        self.embed = nn.Embedding(n_cls, cfg.z_dim) if n_cls else None
-        in_dim = cfg.z_dim * (2 if n_cls else 1)
+        self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
+        in_dim = z_dim * (2 if num_classes else 1)
         self.fc = nn.Sequential(
             nn.Linear(in_dim, ch[0] * self.base**2, bias=False),
             nn.BatchNorm1d(ch[0] * self.base**2),
@@ -72,26 +78,37 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """image (B, C, H, W) [+ label] -> logit (B,)."""
+    """image (B, C, H, W) [+ label] -> logit (B,).
 
-    def __init__(self, cfg: DCGANConfig, spec: DataSpec) -> None:
+    Args:
+        width: channels at the base resolution (halved, to >= 16, at each doubling).
+        spec: the data (channels, resolution).
+        num_classes: > 0: projection head on the label.
+        norm: after each strided conv but the first: "batch" (the paper), "layer" (GroupNorm with
+            one group) or "none" (the last two keep each image's output a function of that image
+            alone, as a gradient penalty on per-image gradients needs).
+    """
+
+    def __init__(
+        self, width: int, spec: DataSpec, num_classes: int = 0, norm: str = "batch"
+    ) -> None:
         super().__init__()
         base, stages = pyramid(spec.resolution)
-        ch = _channels(cfg.width, stages)[::-1]  # narrow at full resolution
+        ch = _channels(width, stages)[::-1]  # narrow at full resolution
         layers: list[nn.Module] = [
             nn.Conv2d(spec.channels, ch[0], 3, 1, 1),
             nn.LeakyReLU(0.2, True),
         ]
         for i in range(stages):
-            layers += [nn.Conv2d(ch[i], ch[i + 1], 4, 2, 1, bias=False)]
-            if i > 0:  # no BN on the first block, as in the paper
-                layers += [nn.BatchNorm2d(ch[i + 1])]
+            layers += [nn.Conv2d(ch[i], ch[i + 1], 4, 2, 1, bias=norm == "none")]
+            if i > 0 and norm != "none":  # no norm on the first block, as in the paper
+                c = ch[i + 1]
+                layers += [nn.BatchNorm2d(c) if norm == "batch" else nn.GroupNorm(1, c)]
             layers += [nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers, nn.Flatten())
         feat = ch[-1] * base * base
         self.psi = nn.Linear(feat, 1)
-        n_cls = spec.num_classes if cfg.conditional else 0
-        self.embed = nn.Embedding(n_cls, feat) if n_cls else None
+        self.embed = nn.Embedding(num_classes, feat) if num_classes else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         phi = self.features(x)  # (B, feat)
@@ -110,5 +127,6 @@ class DCGAN(Adversarial):
 
     def __init__(self, config: DCGANConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
-        self.G = Generator(config, spec)
-        self.D = Discriminator(config, spec)
+        n_cls = spec.num_classes if config.conditional else 0
+        self.G = Generator(config.z_dim, config.width, spec, n_cls)
+        self.D = Discriminator(config.width, spec, n_cls)

@@ -1,7 +1,9 @@
 """Progressive growing of GANs (Karras et al. 2018).
 
 Training starts at the base resolution of the image pyramid (4x4 for 32x32 images, 7x7 for 28x28)
-and doubles it in equal shares of the training budget. A new resolution fades in: for alpha
+and doubles it in equal shares of the training budget (the paper's schedule), or gives the full
+resolution a larger share ``final_share`` (a step there costs more, and a short budget is better
+spent where the images are judged). A new resolution fades in: for alpha
 rising 0 -> 1 over the first ``fade`` of its share, G's image is (1 - alpha) * up(old RGB) + alpha
 * new RGB and D reads (1 - alpha) * fromRGB(down(x)) + alpha * new block(fromRGB(x)); real
 images are blended the same way. Also from the paper: pixel norm in G, minibatch standard
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagegen.data.base import Batch, DataSpec
-from imagegen.models.base import StepOutput, check_range
+from imagegen.models.base import ConfigError, StepOutput, check_range
 from imagegen.models.gan.adversarial import Adversarial, GANConfig
 from imagegen.models.gan.diffaugment import diff_augment
 from imagegen.models.gan.losses import GANLoss
@@ -38,6 +40,8 @@ class PGGANConfig(GANConfig):
         width: channels at the base resolution (halved at each doubling, >= 16).
         fade: fraction of each new resolution's share of the budget spent fading it in.
         drift: epsilon of the drift penalty eps * E[D(x)^2] that keeps D's outputs near 0.
+        final_share: fraction of the budget for the full resolution, its fade-in included; the
+            lower levels share the rest equally (None: every level gets an equal share).
     """
 
     loss: GANLoss = "wasserstein"
@@ -49,22 +53,35 @@ class PGGANConfig(GANConfig):
     width: int = 128
     fade: float = 0.5
     drift: float = 1e-3
+    final_share: float | None = None
 
     def validate(self) -> None:
         super().validate()
         check_range("PGGANConfig", "width", self.width, 16)
         check_range("PGGANConfig", "fade", self.fade, 0.0, 1.0)
         check_range("PGGANConfig", "drift", self.drift, 0.0)
+        if self.final_share is not None and not 0.0 < self.final_share < 1.0:
+            raise ConfigError(
+                f"PGGANConfig.final_share={self.final_share!r} is out of range: it must be in "
+                "(0, 1) (the lower resolutions need some of the budget), or null for equal shares"
+            )
 
 
-def schedule(done: float, levels: int, fade: float) -> tuple[int, float]:
-    """(level, alpha) after a fraction ``done`` of the budget: ``levels`` equal shares, each new
-    level fading in (alpha 0 -> 1) over the first ``fade`` of its share."""
-    share = 1.0 / levels
-    level = min(int(done / share), levels - 1)
+def schedule(
+    done: float, levels: int, fade: float, final_share: float | None = None
+) -> tuple[int, float]:
+    """(level, alpha) after a fraction ``done`` of the budget: the last level gets ``final_share``
+    of it (None: 1 / levels), the others equal shares of the rest; each new level fades in
+    (alpha 0 -> 1) over the first ``fade`` of its share."""
+    if levels == 1:
+        return 0, 1.0
+    final = 1.0 / levels if final_share is None else final_share
+    lower = (1.0 - final) / (levels - 1)
+    level = min(int(done / lower), levels - 1)
     if level == 0 or fade == 0:
         return level, 1.0
-    into = (done - level * share) / share
+    share = final if level == levels - 1 else lower
+    into = (done - level * lower) / share
     return level, min(into / fade, 1.0)
 
 
@@ -166,7 +183,7 @@ class PGGAN(Adversarial):
         self.register_buffer("alpha", torch.tensor(1.0))
 
     def begin_step(self, step: int, done: float) -> None:
-        level, alpha = schedule(done, self.levels, self.config.fade)
+        level, alpha = schedule(done, self.levels, self.config.fade, self.config.final_share)
         self.level.fill_(level)
         self.alpha.fill_(alpha)
 
