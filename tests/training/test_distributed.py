@@ -73,7 +73,9 @@ def two_ranks(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dist")
     script = root / "worker.py"
     script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # the repository root for `tests`, its src for `imagegen` (so an uninstalled checkout runs too)
+    path = os.pathsep.join([str(ROOT), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     proc = subprocess.run(
         [*cmd, str(script), str(root)], cwd=ROOT, env=env, capture_output=True, timeout=600
