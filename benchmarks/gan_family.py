@@ -93,6 +93,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "images_seen": run.step * tcfg.batch_size,
         "sample_options": cfg.get("sample", {}),
         "sample_seconds": round(sample_s, 1),
+        "standing_statistics": True,  # the EMA G's batch-norm statistics re-estimated for it
         "eval_seconds": round(eval_s, 1),
         "n_generated": args.n,
         **{k: v for k, v in result.items() if k != "card"},

@@ -221,6 +221,9 @@ def _commands_and_pictures(recs: list[dict]) -> list[str]:
 GAN_TARGETS = {"fid_each": 15.0, "fid_best": 6.0, "acc": 0.97, "fid_cifar10": 50.0}
 
 
+NORM_FREE_GENERATORS = {"stylegan", "pggan"}  # no batch norm: nothing for standing statistics
+
+
 def gan_family_section() -> list[str]:
     paths = sorted((ROOT / "benchmarks" / "results").glob("gan_*.json"))
     if not paths:
@@ -242,6 +245,8 @@ def gan_family_section() -> list[str]:
         "of the evaluation suite), scored against the test split. Targets (issue 6): every MNIST",
         "GAN FID ≤ 15, the best unconditional and the best conditional ≤ 6 (the conditional one",
         "with accuracy ≥ 97%), the best CIFAR-10 GAN ≤ 50 after at most 60 minutes.",
+        "Rows marked ‡ were sampled before standing statistics (docs/gan.md) existed: a",
+        "generator with batch norm then used the live G's statistics with the EMA weights.",
         "",
         "| data | model | budget (min) | steps | images seen | FID | KID ×1e3 | precision | recall "
         "| cond. acc | commit |",
@@ -257,13 +262,40 @@ def gan_family_section() -> list[str]:
         fid = f"{_cell(r['fid'], '.2f', fid_pass)} (N={r['n_generated']:,})"
         kid = _cell(None if r.get("kid") is None else r["kid"] * 1e3, ".2f")
         acc = _cell(r.get("acc"), ".3f", None if "acc" not in r else r["acc"] >= t["acc"])
-        model = _model_label(r)
+        stale = r["model"] not in NORM_FREE_GENERATORS and not r.get("standing_statistics")
+        model = _model_label(r) + (" ‡" if stale else "")
         lines.append(
             f"| {r['data']} | {model} | {r['minutes_budget']:g} | {r['steps']} | "
             f"{r['images_seen']:,} | {fid} | {kid} | {_cell(r.get('precision'), '.3f')} | "
             f"{_cell(r.get('recall'), '.3f')} | {acc} | {r['commit']} |"
         )
-    return lines + _commands_and_pictures(recs)
+    return lines + _commands_and_pictures(recs) + standing_stats_lines()
+
+
+def standing_stats_lines() -> list[str]:
+    """One row per benchmarks/standing_stats.py result: the same EMA weights and samples' seeds
+    with the live G's batch-norm statistics, then with standing statistics."""
+    paths = sorted((ROOT / "benchmarks" / "results").glob("standing_stats_*.json"))
+    if not paths:
+        return []
+    lines = [
+        "",
+        "### Standing statistics: the same EMA generator, two sets of batch-norm statistics",
+        "",
+        "| run | step | statistics | N | FID | precision | recall | cond. acc |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    commands = []
+    for p in paths:
+        r = json.loads(p.read_text())
+        for kind, s in r["scores"].items():
+            lines.append(
+                f"| {r['model']} | {r['step']} | {kind} | {r['n_generated']:,} | "
+                f"{s['fid']:.2f} | {_cell(s.get('precision'), '.3f')} | "
+                f"{_cell(s.get('recall'), '.3f')} | {_cell(s.get('acc'), '.3f')} |"
+            )
+        commands.append(f"`{r['command']}` (commit {r['commit']}, {r['machine']})")
+    return [*lines, "", *commands]
 
 
 # issue 7's bars on MNIST: FID-10k with a 50-step and a 10-step sampler, the 50-step sampler's

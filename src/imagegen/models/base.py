@@ -150,6 +150,10 @@ class GenerativeModel(nn.Module):
         budget spent, for schedules that live in the loss (KL warm-up, capacity annealing).
         Both are functions of the run's clock, so a resumed run needs no extra state."""
 
+    def recalibrate(self, seed: int) -> None:
+        """Re-estimate state that sampling reads but weight averaging cannot average (e.g. the
+        BatchNorm statistics of an EMA generator), drawing from ``seed``; a no-op by default."""
+
     @torch.no_grad()
     def sample(
         self,

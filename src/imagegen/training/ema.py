@@ -9,7 +9,9 @@ from torch import nn
 
 
 class EMA:
-    """theta_ema <- beta * theta_ema + (1 - beta) * theta, buffers copied (e.g. BN statistics).
+    """theta_ema <- beta * theta_ema + (1 - beta) * theta, buffers copied (e.g. BN statistics;
+    the trainer re-estimates those for the averaged weights before it samples or saves, see
+    :meth:`imagegen.models.base.GenerativeModel.recalibrate`).
 
     Args:
         model: the live model.

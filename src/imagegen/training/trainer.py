@@ -216,6 +216,7 @@ class Trainer:
         self.first_step: dict[str, int] = {}  # group -> the step it first trained at
         self._stop_signal: int | None = None
         self._saved_step = -1
+        self._calibrated_step = -1  # the step whose EMA statistics sampling_model() set
         self.eval_data: ImageDataset | None = None  # reference images of periodic checks
 
     @property
@@ -225,12 +226,20 @@ class Trainer:
 
     # ---- state -----------------------------------------------------------------------------
     def sampling_model(self) -> GenerativeModel:
-        return self.ema.model if self.ema is not None else self.model
+        """The EMA copy when there is one, its standing statistics re-estimated once per step
+        (:meth:`GenerativeModel.recalibrate`; the next EMA update overwrites them again, so
+        training never sees them); else the live model."""
+        if self.ema is None:
+            return self.model
+        if self._calibrated_step != self.step:
+            self.ema.model.recalibrate(self.cfg.seed)
+            self._calibrated_step = self.step
+        return self.ema.model
 
     def save(self) -> Path:
         files: dict[str, dict[str, torch.Tensor]] = {"model": ckpt.state_tensors(self.model)}
         if self.ema is not None:
-            files["ema"] = ckpt.state_tensors(self.ema.model)
+            files["ema"] = ckpt.state_tensors(self.sampling_model())
         optim_tensors: dict[str, torch.Tensor] = {}
         optim_meta = {}
         for name, opt in self.opt.items():
@@ -266,6 +275,7 @@ class Trainer:
         load_into(self.model, ckpt.load_tensors(path, "model"), path / "model.safetensors")
         if self.ema is not None:
             load_into(self.ema.model, ckpt.load_tensors(path, "ema"), path / "ema.safetensors")
+            self._calibrated_step = -1
         optim_tensors = ckpt.load_tensors(path, "optim")
         for name, opt in self.opt.items():
             opt.load_state_dict(

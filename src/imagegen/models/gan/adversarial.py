@@ -43,6 +43,9 @@ from imagegen.models.gan.losses import (
 )
 from imagegen.seeding import Generators, randn
 
+# Normalisations whose running statistics sampling uses; standing statistics re-estimate them.
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
 
 @dataclass
 class GANConfig(ModelConfig):
@@ -209,6 +212,35 @@ class Adversarial(GenerativeModel):
         x = x.detach().requires_grad_(True)
         r1 = r1_penalty(self.discriminate(x, y, generator), x)
         return StepOutput(weight * r1.mean(), {"loss/r1": r1.detach().mean()})
+
+    @torch.no_grad()
+    def recalibrate(self, seed: int, batches: int = 16, batch_size: int = 64) -> None:
+        """Standing statistics (Brock et al. 2019, sec. 3.1 and app. C.1): G's BatchNorm running
+        mean and variance become the plain average over ``batches`` fresh batches of G's own
+        activations. The EMA generator's weights are averaged but its statistics are the live
+        G's, which do not belong to those weights; these do. Labels are uniform when conditional;
+        spectral norms and the rest of G stay in eval mode, so nothing else changes."""
+        norms = [m for m in self.G.modules() if isinstance(m, BATCH_NORMS)]
+        if not norms:
+            return
+        saved = [(m, m.training, m.momentum) for m in norms]
+        device = next(self.parameters()).device
+        g = torch.Generator(device).manual_seed(seed)
+        try:
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the batches
+                m.train()
+            for _ in range(batches):
+                y = None
+                if self.conditional:
+                    k = self.spec.num_classes
+                    y = torch.randint(k, (batch_size,), generator=g, device=device)
+                self.generate(self.z(batch_size, g, device), y)
+        finally:
+            for m, training, momentum in saved:
+                m.train(training)
+                m.momentum = momentum
 
     @torch.no_grad()
     def sample(
