@@ -83,6 +83,23 @@ def train_or_reuse(name: str, tag: str, prefix: str, args):
     return cfg, train, test, tcfg, out, json.loads(last.read_text())["elapsed"]
 
 
+def score(images, test, metrics: list[str], labels=None, train=None) -> dict:
+    """``ig.evaluate`` of generated uint8 images against the test split; with ``labels`` (the
+    classes they were drawn for) the conditional accuracy too, judged by a classifier of
+    ``train``."""
+    import imagegen as ig
+
+    conditional = labels is not None
+    return ig.evaluate(
+        images,
+        test,
+        metrics=[*metrics, "acc"] if conditional else metrics,
+        labels=labels.numpy() if conditional else None,
+        train=train if conditional else None,
+        progress=None,
+    )
+
+
 SELECT_REF = 5000  # training images a sampling-option search compares against
 
 

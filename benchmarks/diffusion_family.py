@@ -39,6 +39,7 @@ from common import (  # noqa: E402
     machine,
     run_tag,
     save_pictures,
+    score,
     train_or_reuse,
 )
 
@@ -87,26 +88,16 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         t = time.time()
         images = run.sample(args.n, seed=args.seed + 1, labels=labels, **opts)
         sample_s = time.time() - t
-        metrics = [m for m in args.metrics.split(",") if m]
-        if labels is not None:
-            metrics.append("acc")
         t = time.time()
-        score = ig.evaluate(
-            images,
-            test,
-            metrics=metrics,
-            labels=None if labels is None else labels.numpy(),
-            train=train if labels is not None else None,
-            progress=None,
-        )
+        scores = score(images, test, [m for m in args.metrics.split(",") if m], labels, train)
         row = {
             "sampler": kind,
             "steps": steps,
             "images_per_second": round(args.n / sample_s, 2),
             "sample_seconds": round(sample_s, 1),
             "eval_seconds": round(time.time() - t, 1),
-            **{k: v for k, v in score.items() if k != "card"},
-            "card": score["card"],
+            **{k: v for k, v in scores.items() if k != "card"},
+            "card": scores["card"],
         }
         results.append(row)
         grids[f"samples_{kind}{steps}"] = make_grid(

@@ -34,6 +34,7 @@ from common import (  # noqa: E402
     machine,
     run_tag,
     save_pictures,
+    score,
     train_or_reuse,
 )
 
@@ -63,18 +64,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     t = time.time()
     images = run.sample(args.n, seed=args.seed + 1, labels=labels, **cfg.get("sample", {}))
     sample_s = time.time() - t
-    metrics = [m for m in args.metrics.split(",") if m]
-    if labels is not None:
-        metrics.append("acc")
     t = time.time()
-    result = ig.evaluate(
-        images,
-        test,
-        metrics=metrics,
-        labels=None if labels is None else labels.numpy(),
-        train=train if labels is not None else None,
-        progress=None,
-    )
+    result = score(images, test, [m for m in args.metrics.split(",") if m], labels, train)
     eval_s = time.time() - t
     state = json.loads((out / "config.json").read_text())
     record = {

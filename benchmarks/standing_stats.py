@@ -21,7 +21,7 @@ from imagegen.models.gan.adversarial import BATCH_NORMS
 from imagegen.sampling.generate import default_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, commit, machine  # noqa: E402
+from common import ROOT, commit, machine, score  # noqa: E402
 
 
 def live_statistics(run_dir: Path):
@@ -59,15 +59,7 @@ def main() -> None:
     for kind, run in runs.items():
         labels = default_labels(run.model, args.n)
         images = run.sample(args.n, seed=args.seed, labels=labels)
-        metrics = ["fid", "pr"] + (["acc"] if labels is not None else [])
-        result = ig.evaluate(
-            images,
-            test,
-            metrics=metrics,
-            labels=None if labels is None else labels.numpy(),
-            train=train if labels is not None else None,
-            progress=None,
-        )
+        result = score(images, test, ["fid", "pr"], labels, train)
         scores[kind] = {k: v for k, v in result.items() if k != "card"}
         print(kind, {k: round(v, 4) for k, v in scores[kind].items()}, flush=True)
     record = {

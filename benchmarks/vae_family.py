@@ -48,6 +48,7 @@ from common import (  # noqa: E402
     machine,
     run_tag,
     save_pictures,
+    score,
     train_or_reuse,
 )
 
@@ -96,19 +97,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     images = run.sample(n, seed=args.seed + 1, labels=labels, **options)
     sample_s = time.time() - t
     metrics = [m for m in args.metrics.split(",") if m] if args.n else []
-    if labels is not None and args.n:
-        metrics.append("acc")
     t = time.time()
     result = {"fid": None, "card": None}
     if metrics:
-        result = ig.evaluate(
-            images,
-            test,
-            metrics=metrics,
-            labels=None if labels is None else labels.numpy(),
-            train=train if labels is not None else None,
-            progress=None,
-        )
+        result = score(images, test, metrics, labels, train)
         result.setdefault("fid", None)
     eval_s = time.time() - t
     elbo = evaluate_elbo(model, test, seed=args.seed)
