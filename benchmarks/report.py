@@ -290,7 +290,7 @@ def standing_stats_lines() -> list[str]:
         r = json.loads(p.read_text())
         for kind, s in r["scores"].items():
             lines.append(
-                f"| {r['model']} | {r['step']} | {kind} | {r['n_generated']:,} | "
+                f"| {Path(r['run']).name} | {r['step']} | {kind} | {r['n_generated']:,} | "
                 f"{s['fid']:.2f} | {_cell(s.get('precision'), '.3f')} | "
                 f"{_cell(s.get('recall'), '.3f')} | {_cell(s.get('acc'), '.3f')} |"
             )

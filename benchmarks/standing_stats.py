@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import imagegen as ig
-from imagegen.models.gan.adversarial import BATCH_NORMS
+from imagegen.models.gan.adversarial import batch_norms
 from imagegen.sampling.generate import default_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,11 +28,7 @@ def live_statistics(run_dir: Path):
     """The run's EMA generator carrying the live generator's batch-norm buffers."""
     run = ig.load_run(run_dir)
     live = ig.load_run(run_dir, ema=False).model
-    for ema_norm, live_norm in zip(
-        [m for m in run.model.G.modules() if isinstance(m, BATCH_NORMS)],
-        [m for m in live.G.modules() if isinstance(m, BATCH_NORMS)],
-        strict=True,
-    ):
+    for ema_norm, live_norm in zip(batch_norms(run.model.G), batch_norms(live.G), strict=True):
         for name, buf in live_norm.named_buffers():
             getattr(ema_norm, name).copy_(buf)
     return run
@@ -49,12 +45,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     run_dir = Path(args.run)
-    train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
     test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
     runs = {
         "live statistics": live_statistics(run_dir),
         "standing statistics": ig.load_run(run_dir),
     }
+    train = None  # the conditional accuracy's classifier trains on it
+    if runs["standing statistics"].model.conditional:
+        train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
     scores = {}
     for kind, run in runs.items():
         labels = default_labels(run.model, args.n)

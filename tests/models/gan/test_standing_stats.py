@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from imagegen.models import create_model
-from imagegen.models.gan.adversarial import BATCH_NORMS
+from imagegen.models.gan.adversarial import batch_norms
 from imagegen.sampling import load_run
 from imagegen.training import train
 from tests.conftest import TINY, halves_dataset
@@ -13,7 +13,7 @@ FAST = dict(log_every=10, sample_every=0, ckpt_every=0, grid_size=4)
 
 
 def _norms(model):
-    return [m for m in model.G.modules() if isinstance(m, BATCH_NORMS)]
+    return batch_norms(model.G)
 
 
 def test_statistics_are_the_average_over_fresh_batches_of_gs_own_activations():

@@ -47,6 +47,11 @@ from imagegen.seeding import Generators, randn
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
+def batch_norms(module: nn.Module) -> list[nn.Module]:
+    """The batch norms inside ``module``, in module order."""
+    return [m for m in module.modules() if isinstance(m, BATCH_NORMS)]
+
+
 @dataclass
 class GANConfig(ModelConfig):
     """Settings every GAN shares.
@@ -220,7 +225,7 @@ class Adversarial(GenerativeModel):
         activations. The EMA generator's weights are averaged but its statistics are the live
         G's, which do not belong to those weights; these do. Labels are uniform when conditional;
         spectral norms and the rest of G stay in eval mode, so nothing else changes."""
-        norms = [m for m in self.G.modules() if isinstance(m, BATCH_NORMS)]
+        norms = batch_norms(self.G)
         if not norms:
             return
         saved = [(m, m.training, m.momentum) for m in norms]
