@@ -28,8 +28,13 @@ from imagegen.data.base import Batch, ImageDataset
 from imagegen.errors import ConfigError, ImagegenError, RunError
 from imagegen.models.base import GenerativeModel, Phase
 from imagegen.safe_weights import load_into
-from imagegen.sampling.diversity import COLLAPSE_RATIO, diversity_ratio
-from imagegen.sampling.generate import generate
+from imagegen.sampling.diversity import (
+    CLASS_COLLAPSE_RATIO,
+    COLLAPSE_RATIO,
+    class_diversity_ratio,
+    diversity_ratio,
+)
+from imagegen.sampling.generate import default_labels, generate
 from imagegen.seeding import generator
 from imagegen.training import checkpoint as ckpt
 from imagegen.training import distributed
@@ -407,27 +412,48 @@ class Trainer:
             )
 
     # ---- pictures --------------------------------------------------------------------------
-    def save_grid(self, path: Path) -> float | None:
-        """Write a sample grid; returns the samples' diversity ratio against real images (None
-        with fewer than 2 images), warning when it looks like a mode collapse."""
+    def save_grid(self, path: Path) -> dict[str, float]:
+        """Write a sample grid; returns the samples' diversity against real images
+        (``samples/diversity``, and ``samples/class_diversity`` within classes for a conditional
+        model; {} with fewer than 2 images), warning when it looks like a mode collapse."""
         from imagegen.viz import auto_scale, make_grid, save_png
 
         model = self.sampling_model()
         n = self.cfg.grid_size
         images = generate(model, n, seed=self.cfg.seed, **model.data_options(self.data, n))
-        ratio = None
+        ratios: dict[str, float] = {}
         if n >= 2 and len(self.data) >= 2:
-            pick = np.random.default_rng(self.cfg.seed).choice(
-                len(self.data), min(n, len(self.data)), replace=False
-            )
-            ratio = diversity_ratio(images, self.data.images[np.sort(pick)])
-            if ratio < COLLAPSE_RATIO:
+            rng = np.random.default_rng(self.cfg.seed)
+            pick = rng.choice(len(self.data), min(n, len(self.data)), replace=False)
+            ratios["samples/diversity"] = diversity_ratio(images, self.data.images[np.sort(pick)])
+            if model.conditional and self.data.labels is not None:
+                labels = default_labels(model, n).numpy()
+                real = np.sort(
+                    np.concatenate(
+                        [
+                            rng.choice(idx, min((labels == c).sum(), len(idx)), replace=False)
+                            for c in np.unique(labels)
+                            if len(idx := np.flatnonzero(self.data.labels == c))
+                        ]
+                    )
+                )
+                within = class_diversity_ratio(
+                    images, labels, self.data.images[real], self.data.labels[real]
+                )
+                if within is not None:
+                    ratios["samples/class_diversity"] = within
+        for key, limit, what in (
+            ("samples/diversity", COLLAPSE_RATIO, ""),
+            ("samples/class_diversity", CLASS_COLLAPSE_RATIO, " within a class"),
+        ):
+            if key in ratios and ratios[key] < limit:
                 log.warning(
-                    "step %d: samples are %.0f%% as varied as the data: the generator may have "
+                    "step %d: samples are %.0f%% as varied%s as the data: the generator may have "
                     "collapsed to few modes; see %s (lower the learning rates, add DiffAugment or "
                     "resume from an earlier checkpoint)",
                     self.step,
-                    100 * ratio,
+                    100 * ratios[key],
+                    what,
                     path,
                 )
         nrow = model.spec.num_classes if model.conditional and n >= model.spec.num_classes else None
@@ -440,7 +466,7 @@ class Trainer:
             **model.sample_options(),
         }
         save_png(path, grid, meta)
-        return ratio
+        return ratios
 
     def periodic_eval(self, logger: MetricsLogger) -> float:
         """Sample ``eval_every_n`` images, log ``eval/<metric>``; returns the seconds it took."""
@@ -555,14 +581,10 @@ class Trainer:
                         }
                     )
                 if main and self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
-                    ratio = self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
-                    if ratio is not None and logger is not None:
+                    ratios = self.save_grid(self.out / "samples" / f"step_{self.step:07d}.png")
+                    if ratios and logger is not None:
                         logger.log(
-                            self.step,
-                            self.step * self.cfg.batch_size,
-                            self.elapsed,
-                            0.0,
-                            {"samples/diversity": ratio},
+                            self.step, self.step * self.cfg.batch_size, self.elapsed, 0.0, ratios
                         )
                 if (
                     logger is not None

@@ -22,6 +22,33 @@ def test_orthogonal_penalty_is_the_off_diagonal_gram_norm():
     assert gram.shape == (3, 3)
 
 
+def test_orthogonal_init_starts_g_near_zero_penalty_and_keeps_spectral_norm():
+    spec = DataSpec("mnist", 1, 28, 10)
+    cfg = {"z_dim": 96, "width": 64, "embed_dim": 16}
+    ortho = create_model("biggan", spec, cfg, seed=0)
+    default = create_model("biggan", spec, {**cfg, "ortho_init": False}, seed=0)
+    p_ortho = orthogonal_penalty(ortho._regularised()).item()
+    p_default = orthogonal_penalty(default._regularised()).item()
+    assert p_ortho < p_default / 100
+    for m in ortho.D.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+            raw = m.parametrizations.weight.original.flatten(1)
+            rows, cols = raw.shape
+            gram = raw @ raw.T if rows <= cols else raw.T @ raw  # the smaller side is orthonormal
+            assert torch.allclose(gram, torch.eye(min(rows, cols)), atol=1e-4)
+            top = torch.linalg.matrix_norm(m.weight.flatten(1), 2).item()
+            assert top == pytest.approx(1.0, abs=1e-3)  # power iteration re-estimated
+
+
+def test_spectral_generators_have_no_input_bias_to_outgrow_z():
+    spec = DataSpec("mnist", 1, 28, 10)
+    big = create_model("biggan", spec, {"z_dim": 96, "width": 32, "embed_dim": 16}, seed=0)
+    assert big.G.fc.bias is None
+    assert torch.equal(big.G.fc(torch.zeros(2, 32)), torch.zeros(2, 32 * 7 * 7))  # all from z
+    plain = create_model("cgan", spec, {"z_dim": 16, "width": 32, "embed_dim": 8}, seed=0)
+    assert plain.G.fc.bias is not None  # no spectral norm: the weight can keep pace
+
+
 def test_generator_step_carries_the_orthogonal_penalty_and_d_runs_twice_per_g():
     ds = halves_dataset()
     model = create_model("biggan", ds.spec, COND, seed=0)

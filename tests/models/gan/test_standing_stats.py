@@ -12,14 +12,10 @@ from tests.conftest import TINY, halves_dataset
 FAST = dict(log_every=10, sample_every=0, ckpt_every=0, grid_size=4)
 
 
-def _norms(model):
-    return batch_norms(model.G)
-
-
 def test_statistics_are_the_average_over_fresh_batches_of_gs_own_activations():
     ds = halves_dataset()
     model = create_model("dcgan", ds.spec, TINY["dcgan"], seed=0).eval()
-    norms = _norms(model)
+    norms = batch_norms(model.G)
     assert norms
     for m in norms:  # stale statistics, as the live G would hand the EMA copy
         m.running_mean.fill_(3.0)
@@ -78,11 +74,11 @@ def test_a_trained_runs_ema_carries_standing_statistics_the_live_model_does_not(
     model = create_model("dcgan", ds.spec, TINY["dcgan"], seed=0)
     run = train(model, ds, tmp_path / "r", steps=5, batch_size=8, ema_decay=0.9, seed=4, **FAST)
     ema, live = load_run(run).model, load_run(run, ema=False).model
-    saved = [m.running_mean.clone() for m in _norms(ema)]
+    saved = [m.running_mean.clone() for m in batch_norms(ema.G)]
     ema.recalibrate(seed=4)  # what the trainer did before it saved: the same numbers again
-    for s, m in zip(saved, _norms(ema), strict=True):
+    for s, m in zip(saved, batch_norms(ema.G), strict=True):
         torch.testing.assert_close(m.running_mean, s)
     assert not all(
         np.allclose(m.running_mean, n.running_mean)
-        for m, n in zip(_norms(ema), _norms(live), strict=True)
+        for m, n in zip(batch_norms(ema.G), batch_norms(live.G), strict=True)
     )

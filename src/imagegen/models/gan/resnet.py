@@ -53,7 +53,11 @@ class ResNetGenerator(nn.Module):
             self.chunk if hierarchical else 0
         )
         z_in = z_dim - self.chunk * stages if hierarchical else z_dim
-        self.fc = sn(nn.Linear(z_in, ch[0] * self.base**2), spectral)
+        # Under spectral norm the input layer's weight is bounded but a bias would not be: it
+        # grows into a fixed spatial template that the next batch norm cannot remove, and z's
+        # share of the 7x7 input shrinks until G ignores it (a biggan run: z's variance 0.002
+        # against the bias's 0.014; samples of a class were near copies). So no bias there.
+        self.fc = sn(nn.Linear(z_in, ch[0] * self.base**2, bias=not spectral), spectral)
         self.blocks = nn.ModuleList()
         self.attn = nn.ModuleDict()
         if attention == self.base:

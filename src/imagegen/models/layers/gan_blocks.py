@@ -9,12 +9,30 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 
 def sn(module: nn.Module, enabled: bool = True) -> nn.Module:
     """``module`` with spectral normalisation of its weight when ``enabled``."""
     return spectral_norm(module) if enabled else module
+
+
+@torch.no_grad()
+def orthogonal_init_(net: nn.Module) -> nn.Module:
+    """Orthogonal initialisation (Saxe et al. 2014) of every conv and linear weight in ``net``,
+    as BigGAN initialises G and D; a spectrally normalised layer gets its raw weight re-drawn and
+    its power-iteration vectors re-estimated for it. Biases are left as they are."""
+    for m in net.modules():
+        if not isinstance(m, nn.Conv2d | nn.Linear):
+            continue
+        if parametrize.is_parametrized(m, "weight"):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
+            nn.init.orthogonal_(m.weight)
+            spectral_norm(m)
+        else:
+            nn.init.orthogonal_(m.weight)
+    return net
 
 
 class Norm2d(nn.Module):
