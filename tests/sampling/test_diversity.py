@@ -42,21 +42,17 @@ def test_class_diversity_is_taken_within_each_class():
     assert class_diversity_ratio(copies[:2], labels[:2], real, real_labels) is None
 
 
+def _train_and_log(name, ds, out, steps=1, grid_size=8) -> list[dict]:
+    """Train tiny model ``name`` with a sample grid every step; its metrics.jsonl records."""
+    model = create_model(name, ds.spec, TINY[name], seed=0)
+    kw = {"batch_size": 8, "sample_every": 1, "ckpt_every": 0, "log_every": 1}
+    run = train(model, ds, out, steps=steps, grid_size=grid_size, **kw)
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def test_training_logs_sample_diversity_and_warns_on_a_collapse(tmp_path, caplog, monkeypatch):
     ds = halves_dataset()
-    model = create_model("dcgan", ds.spec, TINY["dcgan"], seed=0)
-    run = train(
-        model,
-        ds,
-        tmp_path / "ok",
-        steps=2,
-        batch_size=8,
-        sample_every=1,
-        ckpt_every=0,
-        log_every=1,
-        grid_size=8,
-    )
-    recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    recs = _train_and_log("dcgan", ds, tmp_path / "ok", steps=2)
     ratios = [r["samples/diversity"] for r in recs if "samples/diversity" in r]
     assert len(ratios) == 2 and all(r > 0 for r in ratios)
 
@@ -67,17 +63,7 @@ def test_training_logs_sample_diversity_and_warns_on_a_collapse(tmp_path, caplog
 
     monkeypatch.setattr(trainer_module, "generate", collapsed)
     with caplog.at_level(logging.WARNING):
-        train(
-            create_model("dcgan", ds.spec, TINY["dcgan"], seed=0),
-            ds,
-            tmp_path / "bad",
-            steps=1,
-            batch_size=8,
-            sample_every=1,
-            ckpt_every=0,
-            log_every=1,
-            grid_size=8,
-        )
+        _train_and_log("dcgan", ds, tmp_path / "bad")
     assert "collapsed" in caplog.text and "0% as varied" in caplog.text
 
 
@@ -96,18 +82,7 @@ def test_a_conditional_model_collapsed_within_its_classes_is_flagged(tmp_path, c
 
     monkeypatch.setattr(trainer_module, "generate", one_per_class)
     with caplog.at_level(logging.WARNING):
-        run = train(
-            create_model("cgan", ds.spec, TINY["cgan"], seed=0),
-            ds,
-            tmp_path / "cls",
-            steps=1,
-            batch_size=8,
-            sample_every=1,
-            ckpt_every=0,
-            log_every=1,
-            grid_size=16,
-        )
-    recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        recs = _train_and_log("cgan", ds, tmp_path / "cls", grid_size=16)
     rec = next(r for r in recs if "samples/class_diversity" in r)
     assert rec["samples/diversity"] > COLLAPSE_RATIO and rec["samples/class_diversity"] < 1e-6
     assert "0% as varied within a class" in caplog.text
