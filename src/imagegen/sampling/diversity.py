@@ -47,3 +47,34 @@ def class_diversity_ratio(
         if len(mine) >= 2 and len(theirs) >= 2:
             ratios.append(diversity_ratio(mine, theirs))
     return float(np.mean(ratios)) if ratios else None
+
+
+def sample_diversity(
+    samples: np.ndarray,
+    data: np.ndarray,
+    seed: int,
+    labels: np.ndarray | None = None,
+    data_labels: np.ndarray | None = None,
+) -> dict[str, float]:
+    """The training check: ``samples`` against as many images drawn (by ``seed``) from ``data``
+    (``samples/diversity``) and, with ``labels`` and ``data_labels``, within classes against as
+    many real images of each class (``samples/class_diversity``); {} with fewer than 2 of either.
+    """
+    n = len(samples)
+    if n < 2 or len(data) < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(data), min(n, len(data)), replace=False))
+    out = {"samples/diversity": diversity_ratio(samples, data[pick])}
+    if labels is None or data_labels is None:
+        return out
+    real = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(data_labels == c)
+        if len(idx):
+            real.append(rng.choice(idx, min((labels == c).sum(), len(idx)), replace=False))
+    real = np.sort(np.concatenate(real))
+    within = class_diversity_ratio(samples, labels, data[real], data_labels[real])
+    if within is not None:
+        out["samples/class_diversity"] = within
+    return out

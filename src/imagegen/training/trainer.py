@@ -28,12 +28,7 @@ from imagegen.data.base import Batch, ImageDataset
 from imagegen.errors import ConfigError, ImagegenError, RunError
 from imagegen.models.base import GenerativeModel, Phase
 from imagegen.safe_weights import load_into
-from imagegen.sampling.diversity import (
-    CLASS_COLLAPSE_RATIO,
-    COLLAPSE_RATIO,
-    class_diversity_ratio,
-    diversity_ratio,
-)
+from imagegen.sampling.diversity import CLASS_COLLAPSE_RATIO, COLLAPSE_RATIO, sample_diversity
 from imagegen.sampling.generate import default_labels, generate
 from imagegen.seeding import generator
 from imagegen.training import checkpoint as ckpt
@@ -421,27 +416,14 @@ class Trainer:
         model = self.sampling_model()
         n = self.cfg.grid_size
         images = generate(model, n, seed=self.cfg.seed, **model.data_options(self.data, n))
-        ratios: dict[str, float] = {}
-        if n >= 2 and len(self.data) >= 2:
-            rng = np.random.default_rng(self.cfg.seed)
-            pick = rng.choice(len(self.data), min(n, len(self.data)), replace=False)
-            ratios["samples/diversity"] = diversity_ratio(images, self.data.images[np.sort(pick)])
-            if model.conditional and self.data.labels is not None:
-                labels = default_labels(model, n).numpy()
-                real = np.sort(
-                    np.concatenate(
-                        [
-                            rng.choice(idx, min((labels == c).sum(), len(idx)), replace=False)
-                            for c in np.unique(labels)
-                            if len(idx := np.flatnonzero(self.data.labels == c))
-                        ]
-                    )
-                )
-                within = class_diversity_ratio(
-                    images, labels, self.data.images[real], self.data.labels[real]
-                )
-                if within is not None:
-                    ratios["samples/class_diversity"] = within
+        labels = default_labels(model, n)
+        ratios = sample_diversity(
+            images,
+            self.data.images,
+            self.cfg.seed,
+            None if labels is None else labels.numpy(),
+            self.data.labels,
+        )
         for key, limit, what in (
             ("samples/diversity", COLLAPSE_RATIO, ""),
             ("samples/class_diversity", CLASS_COLLAPSE_RATIO, " within a class"),

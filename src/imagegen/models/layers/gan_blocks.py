@@ -26,12 +26,12 @@ def orthogonal_init_(net: nn.Module) -> nn.Module:
     for m in net.modules():
         if not isinstance(m, nn.Conv2d | nn.Linear):
             continue
-        if parametrize.is_parametrized(m, "weight"):
+        normalised = parametrize.is_parametrized(m, "weight")
+        if normalised:
             parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
-            nn.init.orthogonal_(m.weight)
+        nn.init.orthogonal_(m.weight)
+        if normalised:
             spectral_norm(m)
-        else:
-            nn.init.orthogonal_(m.weight)
     return net
 
 
