@@ -99,6 +99,17 @@ def test_text_model_trains_samples_prompts_and_guides(shapes, tmp_path):
         plain.sample(1, generator=g(), prompt="a red square")
 
 
+def test_text_unet_attends_with_heads_of_32_channels():
+    # UNet2DConditionModel reads attention_head_dim as a head count; 128 channels must not be
+    # split into 32 heads of 4
+    cfg = {**TEXT, "channels": [64, 128], "attention": [True, True], "mid_attention": True}
+    model = create_model("ddpm", DataSpec("t", 3, 16, 0), cfg, seed=0)
+    attns = [m for m in model.unet.modules() if type(m).__name__ == "Attention"]
+    assert len(attns) >= 4
+    for a in attns:
+        assert a.inner_dim // a.heads == 32, (a.inner_dim, a.heads)
+
+
 def test_text_and_class_conditioning_are_exclusive():
     with pytest.raises(ConfigError, match="exclusive"):
         create_model("ddpm", DataSpec("t", 1, 8, 3), {**TEXT, "conditional": True})

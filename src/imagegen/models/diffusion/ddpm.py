@@ -284,9 +284,13 @@ class DDPM(GenerativeModel):
     @staticmethod
     def _text_unet(config: DDPMConfig, channels: int, out: int, grid: int) -> UNet2DConditionModel:
         """Cross-attention to the caption's token states where ``attention`` says, and in the
-        middle block."""
+        middle block. Heads of 32 channels as in the pixel UNet: UNet2DConditionModel reads its
+        ``attention_head_dim`` as the number of heads (diffusers issue 2011), so it gets
+        channels // 32 per level (32 would give 128 channels 32 heads of 4)."""
+        args = DDPM._common(config, channels, out, grid, "CrossAttn")
+        args["attention_head_dim"] = tuple(max(1, int(c) // 32) for c in config.channels)
         return UNet2DConditionModel(
-            **DDPM._common(config, channels, out, grid, "CrossAttn"),
+            **args,
             mid_block_type="UNetMidBlock2DCrossAttn" if config.mid_attention else None,
             cross_attention_dim=text_encoder_dim(config.text_encoder),
         )
