@@ -109,6 +109,8 @@ class Discriminator(nn.Module):
         feat = ch[-1] * base * base
         self.psi = nn.Linear(feat, 1)
         self.embed = nn.Embedding(num_classes, feat) if num_classes else None
+        if self.embed is not None:  # scaled like psi: N(0, 1) rows would give logits of ~sqrt(feat)
+            nn.init.uniform_(self.embed.weight, -(feat**-0.5), feat**-0.5)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         phi = self.features(x)  # (B, feat)
