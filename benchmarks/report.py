@@ -389,6 +389,22 @@ def t2i_section() -> list[str]:
             f"| {name.replace('_', '-')} triples | {v['prompts']} | {' | '.join(cells)} | "
             f"{v['all']:.3f} |"
         )
+    sweep = s.get("guidance_sweep", [])
+    if len(sweep) > 1:
+        lines += [
+            "",
+            "Guidance sweep (same prompts and seeds; the table above is at the configured scale "
+            f"{sweep[0]['guidance']:g}):",
+            "",
+            "| guidance | held-out shape | colour | position | all three | seen all three |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in sorted(sweep, key=lambda r: r["guidance"]):
+            h = row["held_out"]
+            lines.append(
+                f"| {row['guidance']:g} | {h['shape']:.3f} | {h['colour']:.3f} | "
+                f"{h['position']:.3f} | {h['all']:.3f} | {row['seen']['all']:.3f} |"
+            )
     two = s["two_shapes"]
     lines += [
         "",
