@@ -13,7 +13,8 @@ them (images/s on this machine), and score FID (and conditional accuracy) agains
 (never the test split). Writes benchmarks/results/diffusion_<tag>.json, sample grids, the
 denoising process and (guided models) a guidance sweep under docs/img/, then rebuilds
 docs/benchmarks.md. Not part of the test suite. --train-only then --reuse splits training from
-scoring.
+scoring; --reuse on a run already scored adds the new samplers' rows to its record, e.g.
+--samplers dpm:20:bf16 (the UNet under bf16 autocast while sampling).
 """
 
 from __future__ import annotations
@@ -46,19 +47,21 @@ from common import (  # noqa: E402
 COMMIT_AT_START = commit()
 
 
-def parse_samplers(text: str) -> list[tuple[str, int]]:
+def parse_samplers(text: str) -> list[tuple[str, int, str]]:
+    """ "dpm:50,dpm:20:bf16" -> [(kind, steps, UNet precision while sampling; "" = the config's)]."""
     out = []
     for item in text.split(","):
-        kind, _, steps = item.strip().partition(":")
-        out.append((kind, int(steps)))
+        kind, steps, *rest = item.strip().split(":")
+        out.append((kind, int(steps), rest[0] if rest else ""))
     return out
 
 
-def pictures(model, tag: str, grids: dict, options: dict) -> dict[str, str]:
+def pictures(model, tag: str, grids: dict, options: dict, grids_only: bool) -> dict[str, str]:
     """Sample grids per sampler, the denoising process and (guided models) a guidance sweep."""
     pics = dict(grids)
-    pics["process"] = denoising_strip(model, n=4, **options)[0]
-    if getattr(model, "guidable", False):
+    if not grids_only:
+        pics["process"] = denoising_strip(model, n=4, **options)[0]
+    if getattr(model, "guidable", False) and not grids_only:
         pics["guidance"] = guidance_grid(
             model, **{k: v for k, v in options.items() if k != "guidance"}
         )[0]
@@ -83,8 +86,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         options["guidance"] = search["chosen"]
     labels = default_labels(model, args.n)
     results, grids = [], {}
-    for kind, steps in parse_samplers(args.samplers):
+    for kind, steps, precision in parse_samplers(args.samplers):
         opts = {**options, "sampler": kind, "steps": steps}
+        if precision:
+            opts["precision"] = precision
         t = time.time()
         images = run.sample(args.n, seed=args.seed + 1, labels=labels, **opts)
         sample_s = time.time() - t
@@ -93,6 +98,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         row = {
             "sampler": kind,
             "steps": steps,
+            **({"sample_precision": precision} if precision else {}),
             "images_per_second": round(args.n / sample_s, 2),
             "sample_seconds": round(sample_s, 1),
             "eval_seconds": round(time.time() - t, 1),
@@ -100,7 +106,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             "card": scores["card"],
         }
         results.append(row)
-        grids[f"samples_{kind}{steps}"] = make_grid(
+        grids[f"samples_{kind}{steps}" + (f"_{precision}" if precision else "")] = make_grid(
             images[:64], scale=auto_scale(model.spec.resolution)
         )
         print(
@@ -110,6 +116,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         )
     state = json.loads((out / "config.json").read_text())
     first = parse_samplers(args.samplers)[0]
+    dest = ROOT / "benchmarks" / "results" / f"diffusion_{tag}.json"
+    old = json.loads(dest.read_text()) if args.reuse and dest.is_file() else None
+    if old is not None and old["steps"] != run.step:
+        old = None  # another training run's record: replaced, not merged
     record = {
         "benchmark": "diffusion_family",
         "data": args.data,
@@ -120,7 +130,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "command": f"python benchmarks/diffusion_family.py --data {args.data} --models {name} "
         + (f"--variant {args.variant} " if args.variant else "")
         + f"--minutes {args.minutes} --samplers {args.samplers} --n {args.n}"
-        + (f" --guidances {args.guidances} --select-n {args.select_n}" if search else ""),
+        + (f" --guidances {args.guidances} --select-n {args.select_n}" if search else "")
+        + (" --reuse" if args.reuse else ""),
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
         "steps": run.step,
@@ -133,10 +144,23 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "train_config": state["train"],
         "train_precision": state.get("precision", state["train"]["precision"]),  # auto resolved
         "pictures": pictures(
-            model, tag, grids, {**options, "sampler": first[0], "steps": first[1]}
+            model,
+            tag,
+            grids,
+            {**options, "sampler": first[0], "steps": first[1]},
+            grids_only=old is not None,
         ),
     }
-    dest = ROOT / "benchmarks" / "results" / f"diffusion_{tag}.json"
+    if old is not None:  # --reuse on a scored run adds its rows, keeping those not re-scored
+
+        def key(row: dict) -> tuple:
+            return row["sampler"], row["steps"], row.get("sample_precision", "")
+
+        again = {key(row) for row in results}
+        record["samplers"] = [row for row in old["samplers"] if key(row) not in again] + results
+        record["command"] = f"{old['command']}; then {record['command']}"
+        record["commit"] = f"{old['commit']}, then {record['commit']}"
+        record["pictures"] = {**old["pictures"], **record["pictures"]}
     dest.write_text(json.dumps(record, indent=2, default=float) + "\n")
     return record
 
@@ -149,7 +173,11 @@ def main() -> None:
     p.add_argument("--models", default="ddpm")
     p.add_argument("--variant", default="", help="use configs/<data>_<model>_<variant>.yaml")
     p.add_argument("--minutes", type=float, default=30.0)
-    p.add_argument("--samplers", default="dpm:50,dpm:10", help="KIND:STEPS,... (ddpm, ddim, dpm)")
+    p.add_argument(
+        "--samplers",
+        default="dpm:50,dpm:10",
+        help="KIND:STEPS[:PRECISION],... (ddpm, ddim, dpm; fp32, bf16)",
+    )
     p.add_argument("--metrics", default="fid", help="beside FID (and acc): kid,pr")
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--guidances", default="", help="e.g. 1,2,3: choose one on training images")

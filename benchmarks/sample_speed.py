@@ -1,0 +1,104 @@
+"""Benchmark: diffusion sampling speed, images/s of a K-step DPM-Solver++ sampler per MNIST config,
+under fp32 / bf16 autocast, NCHW / channels_last, and batch size.
+
+    python benchmarks/sample_speed.py [--steps 50] [--n 256] [--batch-sizes 64,256]
+
+Speed does not depend on the weights, so each config's model is freshly initialised (the ldm's KL
+autoencoder too, from configs/mnist_klvae.yaml): no trained run is needed. Configs: `ddpm`
+(configs/mnist_ddpm.yaml, pixel space), `ddpm_cfg` (configs/mnist_ddpm_cfg.yaml, class-conditional
+at guidance 2: two UNet passes per step, batched as one) and `ldm_kl` (configs/mnist_ldm_kl.yaml,
+4 x 7 x 7 latents, then the decoder). Each row draws --n images through `imagegen.generate` after
+one warm-up batch. bf16 changes the samples (the sampler's arithmetic stays fp32, the UNet's does
+not), so whether it pays is a question of FID as well: this benchmark measures only the time.
+Writes benchmarks/results/sample_speed.json; benchmarks/report.py adds it to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from imagegen.data.base import DataSpec
+from imagegen.models import create_model
+from imagegen.sampling.generate import generate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, commit, machine  # noqa: E402
+
+CONFIGS = {"ddpm": "mnist_ddpm", "ddpm_cfg": "mnist_ddpm_cfg", "ldm_kl": "mnist_ldm_kl"}
+SPEC = DataSpec("mnist", 1, 28, 10)
+
+
+def model_config(name: str) -> dict:
+    cfg = yaml.safe_load((ROOT / "benchmarks" / "configs" / f"{CONFIGS[name]}.yaml").read_text())
+    mcfg = dict(cfg["model"])
+    if name == "ldm_kl":  # an untrained first stage of the same shape instead of the run's
+        ae = yaml.safe_load((ROOT / "benchmarks" / "configs" / "mnist_klvae.yaml").read_text())
+        mcfg.pop("autoencoder_run")
+        mcfg.update(autoencoder_model="klvae", autoencoder_config=ae["model"], scale=1.0)
+    return mcfg
+
+
+def images_per_second(
+    name: str, precision: str, channels_last: bool, batch_size: int, n: int, steps: int
+) -> float:
+    model = create_model("ldm" if name == "ldm_kl" else "ddpm", SPEC, model_config(name), seed=0)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    options = {"sampler": "dpm", "steps": steps, "precision": precision}
+    generate(model, min(batch_size, 8), batch_size=batch_size, **options)  # warm-up
+    t = time.perf_counter()
+    generate(model, n, batch_size=batch_size, **options)
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--models", default=",".join(CONFIGS))
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--n", type=int, default=256, help="images per row")
+    p.add_argument("--batch-sizes", default="64,256")
+    args = p.parse_args()
+    rows = []
+    for name in args.models.split(","):
+        if name not in CONFIGS:
+            raise SystemExit(f"unknown config '{name}': choose from {', '.join(CONFIGS)}")
+        for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
+            for precision in ("fp32", "bf16"):
+                for cl in (False, True):
+                    ips = images_per_second(name, precision, cl, batch_size, args.n, args.steps)
+                    rows.append(
+                        {
+                            "model": name,
+                            "batch_size": batch_size,
+                            "precision": precision,
+                            "channels_last": cl,
+                            "images_per_second": round(ips, 2),
+                        }
+                    )
+                    print(rows[-1], flush=True)
+    out = {
+        "benchmark": "sample_speed",
+        "command": f"python benchmarks/sample_speed.py --models {args.models} --steps {args.steps} "
+        f"--n {args.n} --batch-sizes {args.batch_sizes}",
+        "sampler": f"dpm (DPM-Solver++ 2M), {args.steps} steps",
+        "threads": torch.get_num_threads(),
+        "machine": machine(),
+        "commit": commit(),
+        "rows": rows,
+    }
+    (ROOT / "benchmarks" / "results" / "sample_speed.json").write_text(
+        json.dumps(out, indent=2) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
