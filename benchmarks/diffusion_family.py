@@ -59,12 +59,12 @@ def parse_samplers(text: str) -> list[tuple[str, int, str]]:
 def pictures(model, tag: str, grids: dict, options: dict, grids_only: bool) -> dict[str, str]:
     """Sample grids per sampler, the denoising process and (guided models) a guidance sweep."""
     pics = dict(grids)
-    if not grids_only:
+    if not grids_only:  # --reuse adding rows keeps the run's process and guidance pictures
         pics["process"] = denoising_strip(model, n=4, **options)[0]
-    if getattr(model, "guidable", False) and not grids_only:
-        pics["guidance"] = guidance_grid(
-            model, **{k: v for k, v in options.items() if k != "guidance"}
-        )[0]
+        if getattr(model, "guidable", False):
+            pics["guidance"] = guidance_grid(
+                model, **{k: v for k, v in options.items() if k != "guidance"}
+            )[0]
     return save_pictures(pics, "diffusion", tag, {"model": model.name, "options": options})
 
 

@@ -139,6 +139,11 @@ def judge_single(clfs, images, want: dict[str, np.ndarray]) -> dict[str, float]:
     return {**{k: float(v.mean()) for k, v in right.items()}, "all": float(right_all.mean())}
 
 
+def rates(scores: dict) -> dict[str, float]:
+    """The per-attribute and all-three rates of a score_single result."""
+    return {key: scores[key] for key in ("shape", "colour", "position", "all")}
+
+
 def score_single(run, clfs, ids, k: int, seed: int, options: dict) -> tuple[dict, np.ndarray]:
     """Judge k samples for each one-shape prompt of triples ``ids``; the scores and the images."""
     triples = [decode(t) for t in ids]
@@ -198,16 +203,19 @@ def main() -> None:
         print(f"{name}: {scores[name]}", flush=True)
     # Other guidance scales, same prompts and seeds: the sweep shows how adherence moves with
     # the scale; the headline row stays at the configured scale (never picked on held-out).
+    configured = float(options.get("guidance", model.config.guidance))
     scores["guidance_sweep"] = [
-        {"guidance": float(options.get("guidance", model.config.guidance)), **{
-            name: {key: scores[name][key] for key in ("shape", "colour", "position", "all")}
-            for name in ("held_out", "seen")}}
-    ]  # fmt: skip
+        {
+            "guidance": configured,
+            "held_out": rates(scores["held_out"]),
+            "seen": rates(scores["seen"]),
+        }
+    ]
     for g in args.guidances:
         row = {"guidance": g}
         for name, ids in (("held_out", held), ("seen", seen)):
             v, _ = score_single(run, clfs, ids, k, args.seed + 1, {**options, "guidance": g})
-            row[name] = {key: v[key] for key in ("shape", "colour", "position", "all")}
+            row[name] = rates(v)
         print(f"guidance {g}: {row}", flush=True)
         scores["guidance_sweep"].append(row)
 
