@@ -15,7 +15,6 @@ to (upsampled to the full size).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,10 +28,14 @@ from imagegen.models.gan.adversarial import Adversarial, GANConfig
 from imagegen.models.gan.diffaugment import diff_augment
 from imagegen.models.gan.losses import GANLoss
 from imagegen.models.layers import pyramid
-from imagegen.models.layers.equalized import EqualConv2d, EqualLinear, minibatch_stddev, pixel_norm
+from imagegen.models.layers.equalized import (
+    EqualConv2d,
+    EqualLinear,
+    lrelu,
+    minibatch_stddev,
+    pixel_norm,
+)
 from imagegen.seeding import Generators
-
-SQRT2 = math.sqrt(2)
 
 
 @dataclass
@@ -88,12 +91,6 @@ def schedule(
     return level, min(into / fade, 1.0)
 
 
-def _lrelu(x: torch.Tensor) -> torch.Tensor:
-    """Leaky ReLU with He's gain sqrt(2) (the paper's equalised layers use std sqrt(2 / fan_in)):
-    without it every layer of D halves its features' power and D's logits start 11x smaller."""
-    return F.leaky_relu(x, 0.2) * SQRT2
-
-
 class Generator(nn.Module):
     """z (B, z_dim) [, y] -> image at ``level`` (B, C, base * 2^level, ...)."""
 
@@ -117,14 +114,14 @@ class Generator(nn.Module):
     ) -> torch.Tensor:
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], dim=1)
-        h = _lrelu(self.fc(pixel_norm(z))).view(z.shape[0], self.c0, self.base, self.base)
-        h = pixel_norm(_lrelu(self.base_conv(pixel_norm(h))))
+        h = lrelu(self.fc(pixel_norm(z))).view(z.shape[0], self.c0, self.base, self.base)
+        h = pixel_norm(lrelu(self.base_conv(pixel_norm(h))))
         prev = h
         for block in self.blocks[:level]:
             prev = h
             h = F.interpolate(h, scale_factor=2, mode="nearest")
             for conv in block:
-                h = pixel_norm(_lrelu(conv(h)))
+                h = pixel_norm(lrelu(conv(h)))
         img = self.to_rgb[level](h)
         if level > 0 and alpha < 1:
             old = F.interpolate(self.to_rgb[level - 1](prev), scale_factor=2, mode="nearest")
@@ -153,16 +150,16 @@ class Discriminator(nn.Module):
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None, level: int, alpha: float
     ) -> torch.Tensor:
-        h = _lrelu(self.from_rgb[level](x))
+        h = lrelu(self.from_rgb[level](x))
         for i in range(level - 1, -1, -1):
             for conv in self.blocks[i]:
-                h = _lrelu(conv(h))
+                h = lrelu(conv(h))
             h = F.avg_pool2d(h, 2)
             if i == level - 1 and alpha < 1:
-                old = _lrelu(self.from_rgb[level - 1](F.avg_pool2d(x, 2)))
+                old = lrelu(self.from_rgb[level - 1](F.avg_pool2d(x, 2)))
                 h = torch.lerp(old, h, alpha)
-        h = _lrelu(self.conv(minibatch_stddev(h)))
-        h = _lrelu(self.fc(h.flatten(1)))
+        h = lrelu(self.conv(minibatch_stddev(h)))
+        h = lrelu(self.fc(h.flatten(1)))
         out = self.out(h).squeeze(1)
         if self.embed is not None:
             out = out + (self.embed(y) * h).sum(1)  # projection term

@@ -32,10 +32,15 @@ from imagegen.errors import ConfigError
 from imagegen.models.base import check_range
 from imagegen.models.gan.adversarial import Adversarial, GANConfig
 from imagegen.models.layers import pyramid
-from imagegen.models.layers.equalized import EqualConv2d, EqualLinear, minibatch_stddev, pixel_norm
+from imagegen.models.layers.equalized import (
+    SQRT2,
+    EqualConv2d,
+    EqualLinear,
+    lrelu,
+    minibatch_stddev,
+    pixel_norm,
+)
 from imagegen.seeding import Generators, rand, randn
-
-SQRT2 = math.sqrt(2)
 
 
 @dataclass
@@ -73,10 +78,6 @@ class StyleGANConfig(GANConfig):
         check_range(name, "w_avg_beta", self.w_avg_beta, 0.0, 1.0)
 
 
-def _lrelu(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, 0.2) * SQRT2  # gain sqrt(2) keeps the activations' scale
-
-
 class MappingNetwork(nn.Module):
     """z (B, z_dim) [, y] -> w (B, w_dim): pixel norm, then an MLP (lr multiplier 0.01).
     With classes, the normalised label embedding is concatenated to the normalised z."""
@@ -96,7 +97,7 @@ class MappingNetwork(nn.Module):
             onehot = F.one_hot(y, self.num_classes).to(z.dtype)
             x = torch.cat([x, pixel_norm(self.embed(onehot))], dim=1)
         for fc in self.fcs:
-            x = _lrelu(fc(x))
+            x = lrelu(fc(x))
         return x
 
 
@@ -149,7 +150,7 @@ class StyleLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         x = self.conv(x, w)
         x = x + noise.to(x.dtype) * self.noise_strength  # noise (B, 1, H, W)
-        return _lrelu(x + self.bias[None, :, None, None])
+        return lrelu(x + self.bias[None, :, None, None])
 
 
 class ToRGB(nn.Module):
@@ -232,7 +233,7 @@ class DBlock(nn.Module):
         self.skip = EqualConv2d(c_in, c_out, kernel=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.avg_pool2d(_lrelu(self.conv2(_lrelu(self.conv1(x)))), 2)
+        h = F.avg_pool2d(lrelu(self.conv2(lrelu(self.conv1(x)))), 2)
         return (h + self.skip(F.avg_pool2d(x, 2))) / SQRT2
 
 
@@ -254,9 +255,9 @@ class Discriminator(nn.Module):
         self.out = EqualLinear(ch[-1], 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.blocks(_lrelu(self.from_rgb(x)))
-        h = _lrelu(self.conv(minibatch_stddev(h)))
-        h = _lrelu(self.fc(h.flatten(1)))  # (B, C)
+        h = self.blocks(lrelu(self.from_rgb(x)))
+        h = lrelu(self.conv(minibatch_stddev(h)))
+        h = lrelu(self.fc(h.flatten(1)))  # (B, C)
         out = self.out(h).squeeze(1)
         if self.embed is not None:
             e = self.embed(F.one_hot(y, self.num_classes).to(h.dtype))

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+SQRT2 = math.sqrt(2)
+
 
 class EqualLinear(nn.Module):
     """y = x (W * lr_mul / sqrt(fan_in))^T + b * lr_mul.
@@ -47,6 +49,12 @@ class EqualConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.weight * self.w_gain, self.bias, padding=self.padding)
+
+
+def lrelu(x: torch.Tensor) -> torch.Tensor:
+    """Leaky ReLU (slope 0.2) with He's gain sqrt(2): the equalised layers scale by 1 / sqrt(fan_in)
+    only, so without the gain every layer would halve its features' power."""
+    return F.leaky_relu(x, 0.2) * SQRT2
 
 
 def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
