@@ -1,6 +1,6 @@
 """Benchmark: the GAN family on MNIST (and the best GAN on CIFAR-10) with a wall-time budget each.
 
-    python benchmarks/gan_family.py --data mnist --models dcgan,wgan_gp,cgan,sagan,biggan,stylegan,pggan \
+    python benchmarks/gan_family.py --data mnist --models dcgan,wgan_gp,cgan,sngan,sagan,biggan,stylegan,pggan \
         --minutes 30 --n 10000
     python benchmarks/gan_family.py --data cifar10 --models sagan --minutes 60 --n 10000
 
@@ -105,7 +105,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--data", default="mnist", choices=["mnist", "cifar10"])
-    p.add_argument("--models", default="dcgan,wgan_gp,cgan,sagan,biggan,stylegan,pggan")
+    p.add_argument("--models", default="dcgan,wgan_gp,cgan,sngan,sagan,biggan,stylegan,pggan")
     p.add_argument(
         "--metrics",
         default="fid,kid,pr",

@@ -17,6 +17,7 @@ TINY = {
     "dcgan": {"z_dim": 8, "width": 32},
     "wgan_gp": {"z_dim": 8, "width": 32},
     "sagan": {"z_dim": 8, "width": 32},
+    "sngan": {"z_dim": 8, "width": 32},
     "cgan": {"z_dim": 8, "width": 32, "embed_dim": 8, "aux_weight": 1.0},
     "biggan": {"z_dim": 12, "width": 32, "embed_dim": 8, "conditional": False},
     "stylegan": {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "width": 32},

@@ -55,7 +55,7 @@ def test_gan_samples_move_towards_the_data(tmp_path):
     "name",
     [
         *("dcgan", "vae", "ddpm", "beta_vae", "cvae", "vqvae", "hvae"),
-        *("wgan_gp", "cgan", "sagan", "biggan", "stylegan", "pggan"),
+        *("wgan_gp", "cgan", "sngan", "sagan", "biggan", "stylegan", "pggan"),
     ],
 )
 def test_save_load_gives_identical_samples(tmp_path, name):

@@ -16,6 +16,7 @@ from imagegen.models.gan.cgan import CGAN
 from imagegen.models.gan.dcgan import DCGAN
 from imagegen.models.gan.pggan import PGGAN
 from imagegen.models.gan.sagan import SAGAN
+from imagegen.models.gan.sngan import SNGAN
 from imagegen.models.gan.stylegan import StyleGAN
 from imagegen.models.gan.wgan_gp import WGANGP
 from imagegen.models.vae.beta_vae import BetaVAE
@@ -31,6 +32,7 @@ MODELS: dict[str, type[GenerativeModel]] = {
         DCGAN,
         WGANGP,
         CGAN,
+        SNGAN,
         SAGAN,
         BigGAN,
         StyleGAN,
