@@ -101,3 +101,17 @@ def test_discriminator_layers_keep_the_feature_scale_with_hes_gain():
         model.D(x, None, 2, 1.0)
     hook.remove()
     assert 0.05 < seen[0].pow(2).mean().item() < 5.0
+
+
+def test_min_width_floors_the_channels_of_the_high_resolutions():
+    cfg = {**TINY["pggan"], "width": 64}
+    halving = create_model("pggan", SPEC, {**cfg, "min_width": 16}, seed=0)
+    floored = create_model("pggan", SPEC, {**cfg, "min_width": 32}, seed=0)
+    # 4x4 keeps the width; 8x8 and 16x16 halve to 32 and 16, or stop at the floor of 32
+    assert [c.weight.shape[1] for c in halving.G.to_rgb] == [64, 32, 16]
+    assert [c.weight.shape[1] for c in floored.G.to_rgb] == [64, 32, 32]
+    assert [c.weight.shape[0] for c in floored.D.from_rgb] == [64, 32, 32]
+    img = floored.G(torch.randn(2, cfg["z_dim"]), None, 2, 1.0)
+    assert img.shape == (2, 1, 16, 16) and floored.D(img, None, 2, 1.0).shape == (2,)
+    with pytest.raises(ConfigError, match="min_width"):
+        create_model("pggan", SPEC, {**cfg, "min_width": 128}, seed=0)

@@ -43,7 +43,9 @@ class PGGANConfig(GANConfig):
     """Progressive GAN hyper-parameters (defaults after the paper, at CPU scale).
 
     Attributes:
-        width: channels at the base resolution (halved at each doubling, >= 16).
+        width: channels at the base resolution, halved at each doubling down to ``min_width``
+            (the paper keeps 512 up to 32x32: ``min_width = width`` is its rule at this scale).
+        min_width: the fewest channels at any resolution.
         fade: fraction of each new resolution's share of the budget spent fading it in.
         drift: epsilon of the drift penalty eps * E[D(x)^2] that keeps D's outputs near 0.
         final_share: fraction of the budget for the full resolution, its fade-in included; the
@@ -57,6 +59,7 @@ class PGGANConfig(GANConfig):
     beta1: float = 0.0
     beta2: float = 0.99
     width: int = 128
+    min_width: int = 16
     fade: float = 0.5
     drift: float = 1e-3
     final_share: float | None = None
@@ -64,6 +67,7 @@ class PGGANConfig(GANConfig):
     def validate(self) -> None:
         super().validate()
         check_range("PGGANConfig", "width", self.width, 16)
+        check_range("PGGANConfig", "min_width", self.min_width, 1, self.width)
         check_range("PGGANConfig", "fade", self.fade, 0.0, 1.0)
         check_range("PGGANConfig", "drift", self.drift, 0.0)
         if self.final_share is not None and not 0.0 < self.final_share < 1.0:
@@ -97,7 +101,7 @@ class Generator(nn.Module):
     def __init__(self, cfg: PGGANConfig, spec: DataSpec, num_classes: int) -> None:
         super().__init__()
         self.base, stages = pyramid(spec.resolution)
-        ch = [max(cfg.width // 2**i, 16) for i in range(stages + 1)]
+        ch = [max(cfg.width // 2**i, cfg.min_width) for i in range(stages + 1)]
         self.embed = nn.Embedding(num_classes, cfg.z_dim) if num_classes else None
         z_in = cfg.z_dim * (2 if num_classes else 1)
         self.fc = EqualLinear(z_in, ch[0] * self.base**2)
@@ -135,7 +139,7 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: PGGANConfig, spec: DataSpec, num_classes: int) -> None:
         super().__init__()
         base, stages = pyramid(spec.resolution)
-        ch = [max(cfg.width // 2**i, 16) for i in range(stages + 1)]
+        ch = [max(cfg.width // 2**i, cfg.min_width) for i in range(stages + 1)]
         self.from_rgb = nn.ModuleList(EqualConv2d(spec.channels, c, kernel=1) for c in ch)
         # blocks[i] takes level i + 1's features (ch[i + 1]) down to level i's (ch[i])
         self.blocks = nn.ModuleList(
