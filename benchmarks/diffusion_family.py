@@ -56,6 +56,16 @@ def parse_samplers(text: str) -> list[tuple[str, int, str]]:
     return out
 
 
+def effective_guidance(options: dict, model_config: dict) -> float | None:
+    """The guidance scale samples are drawn at: the sampling option, else the config's for a model
+    trained with label dropout; None for a model without guidance."""
+    if "guidance" in options:
+        return float(options["guidance"])
+    if model_config.get("label_dropout", 0) > 0:
+        return float(model_config["guidance"])
+    return None
+
+
 def pictures(model, tag: str, grids: dict, options: dict, grids_only: bool) -> dict[str, str]:
     """Sample grids per sampler, the denoising process and (guided models) a guidance sweep."""
     pics = dict(grids)
@@ -85,6 +95,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         )
         options["guidance"] = search["chosen"]
     labels = default_labels(model, args.n)
+    guidance = effective_guidance(options, vars(model.config))
     results, grids = [], {}
     for kind, steps, precision in parse_samplers(args.samplers):
         opts = {**options, "sampler": kind, "steps": steps}
@@ -99,6 +110,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             "sampler": kind,
             "steps": steps,
             **({"sample_precision": precision} if precision else {}),
+            **({"guidance": guidance} if guidance is not None else {}),
             "images_per_second": round(args.n / sample_s, 2),
             "sample_seconds": round(sample_s, 1),
             "eval_seconds": round(time.time() - t, 1),
@@ -154,7 +166,17 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     if old is not None:  # --reuse on a scored run adds its rows, keeping those not re-scored
 
         def key(row: dict) -> tuple:
-            return row["sampler"], row["steps"], row.get("sample_precision", "")
+            return (
+                row["sampler"],
+                row["steps"],
+                row.get("sample_precision", ""),
+                row.get("guidance"),
+            )
+
+        before = effective_guidance(old["sample_options"], old["model_config"])
+        for row in old["samplers"]:  # rows scored before rows kept their own guidance
+            if before is not None:
+                row.setdefault("guidance", before)
 
         again = {key(row) for row in results}
         record["samplers"] = [row for row in old["samplers"] if key(row) not in again] + results

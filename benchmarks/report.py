@@ -376,7 +376,7 @@ def diffusion_family_section() -> list[str]:
                 fast = s["images_per_second"] >= t["images_per_second"]
             acc = _cell(s.get("acc"), ".3f", None if not conditional else s["acc"] >= t["acc"])
             model = _model_label(r)
-            guidance = r["sample_options"].get("guidance", "-")
+            guidance = s.get("guidance", r["sample_options"].get("guidance", "-"))
             if guidance == "-" and r["model_config"].get("label_dropout", 0) > 0:
                 guidance = f"{r['model_config']['guidance']:g} (config)"
             lines.append(
