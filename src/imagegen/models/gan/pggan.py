@@ -95,13 +95,19 @@ def schedule(
     return level, min(into / fade, 1.0)
 
 
+def channels(cfg: PGGANConfig, stages: int) -> list[int]:
+    """Channels per level, base resolution first: ``width`` halved at each doubling, floored at
+    ``min_width``; G and D share them."""
+    return [max(cfg.width // 2**i, cfg.min_width) for i in range(stages + 1)]
+
+
 class Generator(nn.Module):
     """z (B, z_dim) [, y] -> image at ``level`` (B, C, base * 2^level, ...)."""
 
     def __init__(self, cfg: PGGANConfig, spec: DataSpec, num_classes: int) -> None:
         super().__init__()
         self.base, stages = pyramid(spec.resolution)
-        ch = [max(cfg.width // 2**i, cfg.min_width) for i in range(stages + 1)]
+        ch = channels(cfg, stages)
         self.embed = nn.Embedding(num_classes, cfg.z_dim) if num_classes else None
         z_in = cfg.z_dim * (2 if num_classes else 1)
         self.fc = EqualLinear(z_in, ch[0] * self.base**2)
@@ -139,7 +145,7 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: PGGANConfig, spec: DataSpec, num_classes: int) -> None:
         super().__init__()
         base, stages = pyramid(spec.resolution)
-        ch = [max(cfg.width // 2**i, cfg.min_width) for i in range(stages + 1)]
+        ch = channels(cfg, stages)
         self.from_rgb = nn.ModuleList(EqualConv2d(spec.channels, c, kernel=1) for c in ch)
         # blocks[i] takes level i + 1's features (ch[i + 1]) down to level i's (ch[i])
         self.blocks = nn.ModuleList(
