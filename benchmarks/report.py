@@ -451,6 +451,37 @@ def t2i_section() -> list[str]:
     ]
     for kind, img in r["pictures"].items():
         lines += [f"{kind}: ![t2i {kind}]({Path(img).relative_to('docs')})", ""]
+    return lines + t2i_variants_lines()
+
+
+def t2i_variants_lines() -> list[str]:
+    """Other configs on the same benchmark (--variant V), one row each, at their own scale."""
+    paths = sorted((ROOT / "benchmarks" / "results").glob("t2i_shapes_*.json"))
+    if not paths:
+        return []
+    lines = [
+        "Variants (`--variant V` trains benchmarks/configs/shapes_t2i_V.yaml; held-out prompts):",
+        "",
+        "| variant | minutes | steps | shape | colour | position | all three | seen all three "
+        "| two shapes | held-out grid |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    commands = []
+    for path in paths:
+        r = json.loads(path.read_text())
+        commands.append(f"`{r['command']}`")
+        h, two = r["scores"]["held_out"], r["scores"]["two_shapes"]
+        grid = Path(r["pictures"]["held_out_prompts"]).relative_to("docs")
+        lines.append(
+            f"| {r['variant']} | {r['minutes_budget']:g} | {r['steps']:,} | {h['shape']:.3f} | "
+            f"{h['colour']:.3f} | {h['position']:.3f} | {h['all']:.3f} | "
+            f"{r['scores']['seen']['all']:.3f} | {two['both_right']:.3f} | [png]({grid}) |"
+        )
+    lines += [
+        "",
+        "Commands: " + "; ".join(commands) + ".",
+        "",
+    ]
     return lines
 
 

@@ -18,7 +18,8 @@ Scores, for prompts "a {colour} {shape} {position}":
   and the share of samples with both shapes and colours right is reported.
 
 Writes benchmarks/results/t2i_shapes.json and pictures under docs/img/, then rebuilds
-docs/benchmarks.md. Not part of the test suite.
+docs/benchmarks.md. ``--variant V`` trains benchmarks/configs/shapes_t2i_V.yaml and writes
+t2i_shapes_V.json and t2i_shapes_V_*.png instead (a recipe compared against the main one). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -174,14 +175,25 @@ def main() -> None:
     )
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     p.add_argument("--reuse", action="store_true", help="score the run already in --out")
+    p.add_argument(
+        "--variant",
+        default="",
+        help="train benchmarks/configs/shapes_t2i_VARIANT.yaml instead; results and pictures "
+        "are named t2i_shapes_VARIANT",
+    )
     args = p.parse_args()
 
-    cfg = yaml.safe_load((ROOT / "benchmarks" / "configs" / "shapes_t2i.yaml").read_text())
+    suffix = f"_{args.variant}" if args.variant else ""
+    name = f"t2i_shapes{suffix}"
+    config = ROOT / "benchmarks" / "configs" / f"shapes_t2i{suffix}.yaml"
+    if not config.is_file():
+        raise SystemExit(f"error: no config {config}; name a file in benchmarks/configs")
+    cfg = yaml.safe_load(config.read_text())
     full = ig.load_dataset("shapes", split="train")
     test = ig.load_dataset("shapes", split="test")
     held, seen = split_triples(args.seed)
     train = training_data(full, held, args.seed)
-    out = Path(args.out) / "t2i_shapes"
+    out = Path(args.out) / name
     tcfg = ig.TrainConfig.from_dict(
         {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
     )
@@ -196,11 +208,11 @@ def main() -> None:
 
     scores, grids = {}, {}
     t0 = time.time()
-    for name, ids in (("held_out", held), ("seen", seen)):
-        scores[name], images = score_single(run, clfs, ids, k, args.seed + 1, options)
+    for split, ids in (("held_out", held), ("seen", seen)):
+        scores[split], images = score_single(run, clfs, ids, k, args.seed + 1, options)
         rows = images.reshape(len(ids), k, *images.shape[1:])[:8, :8]
-        grids[f"{name}_prompts"] = make_grid(rows.reshape(-1, *images.shape[1:]), nrow=8, scale=2)
-        print(f"{name}: {scores[name]}", flush=True)
+        grids[f"{split}_prompts"] = make_grid(rows.reshape(-1, *images.shape[1:]), nrow=8, scale=2)
+        print(f"{split}: {scores[split]}", flush=True)
     # Other guidance scales, same prompts and seeds: the sweep shows how adherence moves with
     # the scale; the headline row stays at the configured scale (never picked on held-out).
     configured = float(options.get("guidance", model.config.guidance))
@@ -213,9 +225,9 @@ def main() -> None:
     ]
     for g in args.guidances:
         row = {"guidance": g}
-        for name, ids in (("held_out", held), ("seen", seen)):
+        for split, ids in (("held_out", held), ("seen", seen)):
             v, _ = score_single(run, clfs, ids, k, args.seed + 1, {**options, "guidance": g})
-            row[name] = rates(v)
+            row[split] = rates(v)
         print(f"guidance {g}: {row}", flush=True)
         scores["guidance_sweep"].append(row)
 
@@ -249,18 +261,20 @@ def main() -> None:
     grids["process"] = denoising_strip(model, n=4, prompt=first, **options)[0]
     files = {}
     for kind, grid in grids.items():
-        img = ROOT / "docs" / "img" / f"t2i_shapes_{kind}.png"
+        img = ROOT / "docs" / "img" / f"{name}_{kind}.png"
         save_png(img, grid, {"model": "ddpm (text)", "picture": kind})
         files[kind] = str(img.relative_to(ROOT))
     state = json.loads((out / "config.json").read_text())
     record = {
         "benchmark": "text_to_image",
         "data": "shapes",
+        "variant": args.variant,
         "commit": COMMIT_AT_START,
         "machine": machine(),
         "command": f"python benchmarks/text_to_image.py --minutes {args.minutes} "
         f"--per-prompt {k} --pairs {args.pairs} "
-        f"--guidances {','.join(f'{g:g}' for g in args.guidances)}",
+        f"--guidances {','.join(f'{g:g}' for g in args.guidances)}"
+        + (f" --variant {args.variant}" if args.variant else ""),
         "minutes_budget": args.minutes,
         "steps": run.step,
         "images_seen": run.step * tcfg.batch_size,
@@ -275,7 +289,7 @@ def main() -> None:
         "train_precision": state.get("precision", state["train"]["precision"]),  # auto resolved
         "pictures": files,
     }
-    dest = ROOT / "benchmarks" / "results" / "t2i_shapes.json"
+    dest = ROOT / "benchmarks" / "results" / f"{name}.json"
     dest.write_text(json.dumps(record, indent=2, default=float) + "\n")
     subprocess.run(["python", str(ROOT / "benchmarks" / "report.py")], check=True)
 
