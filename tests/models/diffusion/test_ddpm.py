@@ -102,6 +102,21 @@ def test_lognormal_t_sampling_draws_ln_sigma_from_the_normal_it_names():
         create_model("ddpm", DataSpec("t", 1, 8, 0), {**TINY["ddpm"], "t_sampling": "beta"})
 
 
+def test_p_uniform_mixes_uniform_steps_into_the_lognormal_draws():
+    """A share p_uniform of t is uniform over [0, T); the rest keeps the lognormal's law."""
+    cfg = {**TINY["ddpm"], "timesteps": 1000, "t_sampling": "lognormal"}
+    spec, g = DataSpec("t", 1, 8, 0), torch.Generator
+    pure = create_model("ddpm", spec, cfg, seed=0).sample_t(200_000, g().manual_seed(0), "cpu")
+    mixed = create_model("ddpm", spec, {**cfg, "p_uniform": 0.25}, seed=0)
+    t = mixed.sample_t(200_000, g().manual_seed(0), torch.device("cpu"))
+    # P(t >= 600) = 0.75 P_lognormal(t >= 600) + 0.25 * 0.4
+    expected = 0.75 * (pure >= 600).double().mean().item() + 0.25 * 0.4
+    assert abs((t >= 600).double().mean().item() - expected) < 0.005
+    assert (pure >= 600).double().mean().item() < 0.02  # the lognormal alone rarely goes there
+    with pytest.raises(ConfigError, match="p_uniform"):
+        create_model("ddpm", spec, {**cfg, "p_uniform": 1.5})
+
+
 @pytest.mark.parametrize("prediction", ["epsilon", "v", "sample"])
 def test_every_sampler_runs_for_every_prediction(prediction):
     cfg = {**TINY["ddpm"], "prediction": prediction}

@@ -108,6 +108,9 @@ class DDPMConfig(ModelConfig):
             loss for sigma_data = 1 (its weight on ||D - x_0||^2 is 1 + SNR).
         p_mean: mean of ln sigma for "lognormal".
         p_std: standard deviation of ln sigma for "lognormal".
+        p_uniform: share of a "lognormal" batch whose t is drawn uniformly instead: adds draws at
+            the high noise levels the lognormal rarely reaches (where a free choice such as an
+            unnamed background colour is settled) without moving its centre.
         sampler: default sampler, "ddpm" (ancestral), "ddim" or "dpm" (DPM-Solver++ 2M).
         sample_steps: default number of sampling steps.
         sample_spacing: "trailing" or "karras" step spacing of the "dpm" sampler (see
@@ -142,6 +145,7 @@ class DDPMConfig(ModelConfig):
     t_sampling: Literal["uniform", "lognormal"] = "uniform"
     p_mean: float = -1.2
     p_std: float = 1.2
+    p_uniform: float = 0.0
     sampler: Literal["ddpm", "ddim", "dpm"] = "ddim"
     sample_steps: int = 50
     sample_spacing: Literal["trailing", "karras"] = "trailing"
@@ -174,6 +178,7 @@ class DDPMConfig(ModelConfig):
         check_range("DDPMConfig", "snr_gamma", self.snr_gamma, 1e-3)
         check_choice("DDPMConfig", "t_sampling", self.t_sampling, ("uniform", "lognormal"))
         check_range("DDPMConfig", "p_std", self.p_std, 1e-3)
+        check_range("DDPMConfig", "p_uniform", self.p_uniform, 0.0, 1.0)
         check_choice("DDPMConfig", "sampler", self.sampler, SAMPLERS)
         check_range("DDPMConfig", "sample_steps", self.sample_steps, 1, self.timesteps)
         check_choice("DDPMConfig", "sample_spacing", self.sample_spacing, SPACINGS)
@@ -400,7 +405,12 @@ class DDPM(GenerativeModel):
             return torch.randint(0, c.timesteps, (b,), generator=generator, device=device)
         ln_sigma = c.p_mean + c.p_std * torch.randn(b, generator=generator, device=device)
         log_sigma = self.log_sigma.to(device)
-        return torch.searchsorted(log_sigma, ln_sigma).clamp(max=c.timesteps - 1)
+        t = torch.searchsorted(log_sigma, ln_sigma).clamp(max=c.timesteps - 1)
+        if c.p_uniform > 0:
+            pick = torch.rand(b, generator=generator, device=device) < c.p_uniform
+            uniform = torch.randint(0, c.timesteps, (b,), generator=generator, device=device)
+            t = torch.where(pick, uniform, t)
+        return t
 
     def diffused(self, batch: Batch) -> torch.Tensor:
         """x_0 of a batch: the images themselves (latent diffusion: their scaled latents)."""
