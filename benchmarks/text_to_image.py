@@ -173,6 +173,13 @@ def main() -> None:
         default=[2.0, 5.0],
         help="extra guidance scales to score the one-shape prompts at (comma-separated)",
     )
+    p.add_argument(
+        "--intervals",
+        type=lambda v: [[float(x) for x in pair.split(":")] for pair in v.split(",") if pair],
+        default=[],
+        help="guidance intervals LO:HI (sigma) to score the one-shape prompts at, at the "
+        "configured scale (comma-separated, e.g. 0.28:5.42,0:2)",
+    )
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     p.add_argument("--reuse", action="store_true", help="score the run already in --out")
     p.add_argument(
@@ -202,7 +209,9 @@ def main() -> None:
         ig.train(model, train, out, tcfg, progress=True)
     run = ig.load_run(out)
     model = run.model
-    options = dict(cfg.get("sample", {}))
+    # the config's scale also applies to a run trained before it was chosen (--reuse)
+    options = {"guidance": cfg["model"].get("guidance", model.config.guidance)}
+    options.update(cfg.get("sample", {}))
     clfs = judges(full, test)
     k = args.per_prompt
 
@@ -216,19 +225,23 @@ def main() -> None:
     # Other guidance scales, same prompts and seeds: the sweep shows how adherence moves with
     # the scale; the headline row stays at the configured scale (never picked on held-out).
     configured = float(options.get("guidance", model.config.guidance))
+    interval = list(options.get("guidance_interval", model.config.guidance_interval))
     scores["guidance_sweep"] = [
         {
             "guidance": configured,
+            "guidance_interval": interval,
             "held_out": rates(scores["held_out"]),
             "seen": rates(scores["seen"]),
         }
     ]
-    for g in args.guidances:
-        row = {"guidance": g}
+    settings = [{"guidance": g, "guidance_interval": interval} for g in args.guidances]
+    settings += [{"guidance": configured, "guidance_interval": iv} for iv in args.intervals]
+    for setting in settings:
+        row = dict(setting)
         for split, ids in (("held_out", held), ("seen", seen)):
-            v, _ = score_single(run, clfs, ids, k, args.seed + 1, {**options, "guidance": g})
+            v, _ = score_single(run, clfs, ids, k, args.seed + 1, {**options, **setting})
             row[split] = rates(v)
-        print(f"guidance {g}: {row}", flush=True)
+        print(f"{setting}: {row}", flush=True)
         scores["guidance_sweep"].append(row)
 
     rng = np.random.default_rng([args.seed, 9])
@@ -274,7 +287,13 @@ def main() -> None:
         "command": f"python benchmarks/text_to_image.py --minutes {args.minutes} "
         f"--per-prompt {k} --pairs {args.pairs} "
         f"--guidances {','.join(f'{g:g}' for g in args.guidances)}"
-        + (f" --variant {args.variant}" if args.variant else ""),
+        + (
+            f" --intervals {','.join(f'{lo:g}:{hi:g}' for lo, hi in args.intervals)}"
+            if args.intervals
+            else ""
+        )
+        + (f" --variant {args.variant}" if args.variant else "")
+        + (" --reuse" if args.reuse else ""),
         "minutes_budget": args.minutes,
         "steps": run.step,
         "images_seen": run.step * tcfg.batch_size,

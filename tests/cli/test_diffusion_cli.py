@@ -83,6 +83,16 @@ def test_guidance_sweep_and_guided_sampling(cfg_run, plain_run, capsys, tmp_path
         )
         assert code == 0, err
     assert not np.array_equal(np.load(a)["x"], np.load(b)["x"])
+    # an interval below the smallest sigma guides no step: the w = 1 samples
+    c = tmp_path / "w4_nowhere.npz"
+    args = ["sample", str(cfg_run), "--n", "4", "--guidance", "4", "--label", "3", "--out"]
+    code, _, err = run_cli(capsys, *args, str(c), "--guidance-interval", "0,0.001")
+    assert code == 0, err
+    assert np.array_equal(np.load(a)["x"], np.load(c)["x"])
+    code, _, err = run_cli(capsys, *args, str(c), "--guidance-interval", "5")
+    assert code != 0 and "LO,HI" in err
+    code, _, err = run_cli(capsys, *args, str(c), "--guidance-interval", "5,1")
+    assert code != 0 and "guidance_interval" in err
     code, _, err = run_cli(capsys, "sample", str(plain_run), "--guidance", "3", "--n", "2")
     assert code != 0 and "guidance" in err
     code, _, err = run_cli(capsys, "sample", str(plain_run), "--guidance-sweep")

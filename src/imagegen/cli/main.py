@@ -13,6 +13,23 @@ import click
 from imagegen.errors import ImagegenError
 
 
+class FloatPair(click.ParamType):
+    """``LO,HI``: two numbers, e.g. a guidance interval 0.3,5."""
+
+    name = "LO,HI"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        try:
+            pair = [float(v) for v in str(value).split(",")]
+        except ValueError:
+            pair = []
+        if len(pair) != 2:
+            self.fail(f"{value!r} is not two numbers: give LO,HI such as 0.3,5", param, ctx)
+        return pair
+
+
 def _data_root_option(f):
     return click.option(
         "--data-root",
@@ -207,6 +224,13 @@ def train(
     default=None,
     help="ddpm trained with label dropout: classifier-free guidance scale w (1 = none).",
 )
+@click.option(
+    "--guidance-interval",
+    type=FloatPair(),
+    default=None,
+    metavar="LO,HI",
+    help="ddpm with guidance: guide only the steps with sigma_t in (LO, HI], e.g. 0.3,5.",
+)
 @click.option("--prompt", default=None, help="Text-to-image runs: what to draw.")
 @click.option(
     "--truncation",
@@ -283,6 +307,7 @@ def sample(
     temperature,
     top_k,
     guidance,
+    guidance_interval,
     prompt,
     truncation,
     batch_size,
@@ -302,7 +327,13 @@ def sample(
         return
     if run is None:
         raise click.UsageError("give a RUN folder to sample (or --replay IMAGE.png)")
-    given = {"steps": steps, "sampler": sampler, "guidance": guidance, "prompt": prompt}
+    given = {
+        "steps": steps,
+        "sampler": sampler,
+        "guidance": guidance,
+        "guidance_interval": guidance_interval,
+        "prompt": prompt,
+    }
     if picture:
         path, what = run_pictures(
             run,
@@ -328,6 +359,7 @@ def sample(
         temperature=temperature,
         top_k=top_k,
         guidance=guidance,
+        guidance_interval=guidance_interval,
         prompt=prompt,
         truncation=truncation,
         batch_size=batch_size,

@@ -97,6 +97,7 @@ def run_sampling(
     temperature: float | None = None,
     top_k: int | None = None,
     guidance: float | None = None,
+    guidance_interval: list[float] | None = None,
     prompt: str | None = None,
     truncation: float | None = None,
     batch_size: int = 256,
@@ -114,6 +115,7 @@ def run_sampling(
         ("temperature", temperature),
         ("top_k", top_k),
         ("guidance", guidance),
+        ("guidance_interval", guidance_interval),
         ("prompt", prompt),
         ("truncation", truncation),
     )

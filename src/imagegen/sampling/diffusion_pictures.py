@@ -47,8 +47,8 @@ def denoising_strip(
     same steps then the sample again.
 
     Args:
-        options: sampling options (``sampler``, ``steps``, ``spacing``, ``guidance``, ``eta``,
-            and ``prompt`` for text-to-image).
+        options: sampling options (``sampler``, ``steps``, ``spacing``, ``guidance``,
+            ``guidance_interval``, ``eta``, and ``prompt`` for text-to-image).
 
     Returns:
         the grid (``frames + 1`` columns) and the timestep t of each frame.
@@ -76,7 +76,15 @@ def denoising_strip(
             ts.append(int(t))
 
     text = ddpm.check_prompt(n, options.get("prompt"), device)
-    fn = ddpm.model_fn(n, y, options.get("guidance"), text, options.get("precision"), scheduler)
+    fn = ddpm.model_fn(
+        n,
+        y,
+        options.get("guidance"),
+        text,
+        options.get("precision"),
+        scheduler,
+        options.get("guidance_interval"),
+    )
     gens = _generators(seed, n, device)
     eta = options.get("eta", 0.0)
     x = run_sampler(fn, scheduler, (n, *ddpm.shape), k, gens, device, eta, keep, clip=ddpm.clip)

@@ -74,3 +74,43 @@ def test_guided_sampling_is_deterministic_and_changes_the_samples():
 
     assert torch.equal(draw(4.0), draw(4.0))
     assert not torch.allclose(draw(4.0), draw(1.0))
+
+
+def test_guidance_interval_guides_only_the_steps_whose_sigma_lies_in_it():
+    model = _model()
+    y = torch.tensor([0, 2])
+    sigma = model.log_sigma.exp()
+    inside = (float(sigma[40]), float(sigma[60]))  # (sigma_40, sigma_60] holds t = 50
+    fn = model.model_fn(2, y, 4.0, guidance_interval=inside)
+    x_t = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        for t, w in ((50, 4.0), (60, 4.0), (40, 1.0), (10, 1.0), (99, 1.0)):
+            want = model.guided(x_t, torch.tensor([t, t]), y, w)
+            torch.testing.assert_close(fn(x_t, torch.tensor(t)), want, atol=1e-6, rtol=1e-6)
+
+    def draw(**options):
+        return model.sample(2, generator=torch.Generator().manual_seed(1), labels=y, **options)
+
+    everywhere = (0.0, float(sigma[-1]) + 1.0)
+    assert torch.equal(draw(guidance=4.0, guidance_interval=everywhere), draw(guidance=4.0))
+    nowhere = (0.0, float(sigma[0]) / 2)
+    assert torch.equal(draw(guidance=4.0, guidance_interval=nowhere), draw(guidance=1.0))
+    # the config's interval is the default; an empty one guides every step
+    banded = _model(guidance_interval=[0.0, float(sigma[0]) / 2])
+    banded.load_state_dict(model.state_dict())
+    assert torch.equal(
+        banded.sample(2, generator=torch.Generator().manual_seed(1), labels=y, guidance=4.0),
+        draw(guidance=1.0),
+    )
+    assert torch.equal(
+        banded.sample(
+            2, generator=torch.Generator().manual_seed(1), labels=y, guidance=4.0,
+            guidance_interval=[],
+        ),
+        draw(guidance=4.0),
+    )  # fmt: skip
+    for bad in ([1.0], [2.0, 1.0], [-1.0, 1.0]):
+        with pytest.raises(ConfigError, match="guidance_interval"):
+            draw(guidance=4.0, guidance_interval=bad)
+    with pytest.raises(ConfigError, match="guidance_interval"):
+        _model(guidance_interval=[5.0, 0.5])
