@@ -430,13 +430,15 @@ def t2i_section() -> list[str]:
             "Guidance sweep (same prompts and seeds; the table above is at the configured scale "
             f"{sweep[0]['guidance']:g}):",
             "",
-            "| guidance | guided sigma | held-out shape | colour | position | all three "
+            "| guidance | guided sigma (and negative prompt) | held-out shape | colour | position | all three "
             "| seen all three |",
             "|---|---|---|---|---|---|---|",
         ]
         for row in sorted(sweep, key=lambda r: (r["guidance"], r.get("guidance_interval", []))):
             h, interval = row["held_out"], row.get("guidance_interval") or []
             band = "all" if not interval else f"({interval[0]:g}, {interval[1]:g}]"
+            if row.get("negative_prompt"):
+                band += f', negative prompt "{row["negative_prompt"]}"'
             lines.append(
                 f"| {row['guidance']:g} | {band} | {h['shape']:.3f} | {h['colour']:.3f} | "
                 f"{h['position']:.3f} | {h['all']:.3f} | {row['seen']['all']:.3f} |"

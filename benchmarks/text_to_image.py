@@ -145,10 +145,20 @@ def rates(scores: dict) -> dict[str, float]:
     return {key: scores[key] for key in ("shape", "colour", "position", "all")}
 
 
-def score_single(run, clfs, ids, k: int, seed: int, options: dict) -> tuple[dict, np.ndarray]:
-    """Judge k samples for each one-shape prompt of triples ``ids``; the scores and the images."""
+def score_single(
+    run, clfs, ids, k: int, seed: int, options: dict, negative: str = ""
+) -> tuple[dict, np.ndarray]:
+    """Judge k samples for each one-shape prompt of triples ``ids``; the scores and the images.
+    ``negative``: a negative-prompt template filled with each prompt's {colour}."""
     triples = [decode(t) for t in ids]
     prompts = [prompt(*tr) for tr in triples for _ in range(k)]
+    if negative:
+        options = {
+            **options,
+            "negative_prompt": [
+                negative.format(colour=COLOURS[c]) for _, c, _ in triples for _ in range(k)
+            ],
+        }
     images = run.sample(len(prompts), seed=seed, prompt=prompts, **options)
     want = {
         key: np.repeat([tr[j] for tr in triples], k)
@@ -179,6 +189,12 @@ def main() -> None:
         default=[],
         help="guidance intervals LO:HI (sigma) to score the one-shape prompts at, at the "
         "configured scale (comma-separated, e.g. 0.28:5.42,0:2)",
+    )
+    p.add_argument(
+        "--negative",
+        default="",
+        help="also score the one-shape prompts at the configured scale with this negative "
+        "prompt, {colour} filled with the prompt's colour (e.g. 'on a {colour} background')",
     )
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     p.add_argument("--reuse", action="store_true", help="score the run already in --out")
@@ -236,10 +252,18 @@ def main() -> None:
     ]
     settings = [{"guidance": g, "guidance_interval": interval} for g in args.guidances]
     settings += [{"guidance": configured, "guidance_interval": iv} for iv in args.intervals]
+    if args.negative:
+        settings.append(
+            {"guidance": configured, "guidance_interval": interval, "negative": args.negative}
+        )
     for setting in settings:
         row = dict(setting)
+        negative = row.pop("negative", "")
+        if negative:
+            row["negative_prompt"] = negative
         for split, ids in (("held_out", held), ("seen", seen)):
-            v, _ = score_single(run, clfs, ids, k, args.seed + 1, {**options, **setting})
+            over = {key: v for key, v in setting.items() if key != "negative"}
+            v, _ = score_single(run, clfs, ids, k, args.seed + 1, {**options, **over}, negative)
             row[split] = rates(v)
         print(f"{setting}: {row}", flush=True)
         scores["guidance_sweep"].append(row)
@@ -292,6 +316,7 @@ def main() -> None:
             if args.intervals
             else ""
         )
+        + (f" --negative '{args.negative}'" if args.negative else "")
         + (f" --variant {args.variant}" if args.variant else "")
         + (" --reuse" if args.reuse else ""),
         "minutes_budget": args.minutes,

@@ -130,3 +130,28 @@ def test_export_refuses_what_diffusers_cannot_run(cfg_run, capsys, tmp_path):
     code, _, err = run_cli(capsys, "export", str(cfg_run), str(tmp_path / "x"))
     assert code != 0 and "class-conditional" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_text_run_samples_with_negative_prompt_and_guidance_interval(capsys, tmp_path):
+    shapes = load_dataset("shapes", split="train", resolution=8, limit=32)
+    cfg = {**TINY["ddpm"], "text": True, "label_dropout": 0.2, "text_max_length": 16}
+    model = create_model("ddpm", shapes.spec, cfg, seed=0)
+    run = tmp_path / "t2i"
+    train(model, shapes, run, steps=2, batch_size=8, sample_every=0, log_every=1)
+    settings = {
+        "prompt": "a red square",
+        "guidance": 4.0,
+        "negative_prompt": "on a red background",
+        "guidance_interval": [0.0, 5.0],
+    }
+    dest = tmp_path / "x.npz"
+    code, _, err = run_cli(
+        capsys, "sample", str(run), "--n", "2", "--out", str(dest), "--prompt", "a red square",
+        "--guidance", "4", "--negative-prompt", "on a red background",
+        "--guidance-interval", "0,5",
+    )  # fmt: skip
+    assert code == 0, err
+    want = load_run(run).sample(2, seed=0, **settings)
+    assert np.array_equal(np.load(dest)["x"], want)
+    plain = load_run(run).sample(2, seed=0, prompt="a red square", guidance=4.0)
+    assert not np.array_equal(want, plain)

@@ -233,6 +233,11 @@ def train(
 )
 @click.option("--prompt", default=None, help="Text-to-image runs: what to draw.")
 @click.option(
+    "--negative-prompt",
+    default=None,
+    help="Text-to-image runs with guidance: what to steer away from (replaces the empty caption).",
+)
+@click.option(
     "--truncation",
     type=float,
     default=None,
@@ -309,6 +314,7 @@ def sample(
     guidance,
     guidance_interval,
     prompt,
+    negative_prompt,
     truncation,
     batch_size,
     out,
@@ -333,6 +339,7 @@ def sample(
         "guidance": guidance,
         "guidance_interval": guidance_interval,
         "prompt": prompt,
+        "negative_prompt": negative_prompt,
     }
     if picture:
         path, what = run_pictures(
@@ -361,6 +368,7 @@ def sample(
         guidance=guidance,
         guidance_interval=guidance_interval,
         prompt=prompt,
+        negative_prompt=negative_prompt,
         truncation=truncation,
         batch_size=batch_size,
         out=out,

@@ -99,6 +99,7 @@ def run_sampling(
     guidance: float | None = None,
     guidance_interval: list[float] | None = None,
     prompt: str | None = None,
+    negative_prompt: str | None = None,
     truncation: float | None = None,
     batch_size: int = 256,
     out: str | None = None,
@@ -117,6 +118,7 @@ def run_sampling(
         ("guidance", guidance),
         ("guidance_interval", guidance_interval),
         ("prompt", prompt),
+        ("negative_prompt", negative_prompt),
         ("truncation", truncation),
     )
     options = {k: v for k, v in given if v is not None}

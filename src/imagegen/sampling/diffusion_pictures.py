@@ -48,7 +48,8 @@ def denoising_strip(
 
     Args:
         options: sampling options (``sampler``, ``steps``, ``spacing``, ``guidance``,
-            ``guidance_interval``, ``eta``, and ``prompt`` for text-to-image).
+            ``guidance_interval``, ``eta``, and ``prompt`` and ``negative_prompt`` for
+            text-to-image).
 
     Returns:
         the grid (``frames + 1`` columns) and the timestep t of each frame.
@@ -84,6 +85,7 @@ def denoising_strip(
         options.get("precision"),
         scheduler,
         options.get("guidance_interval"),
+        options.get("negative_prompt"),
     )
     gens = _generators(seed, n, device)
     eta = options.get("eta", 0.0)

@@ -114,3 +114,34 @@ def test_text_and_class_conditioning_are_exclusive():
     with pytest.raises(ConfigError, match="exclusive"):
         create_model("ddpm", DataSpec("t", 1, 8, 3), {**TEXT, "conditional": True})
     assert load_text_encoder() is load_text_encoder()
+
+
+def test_negative_prompt_replaces_the_empty_caption_in_guidance(shapes):
+    model = create_model("ddpm", shapes.spec, TEXT, seed=0).eval()
+    x_t, t = torch.randn(2, 3, 8, 8), torch.tensor([5, 50])
+    text = model.encode_text(["a red square"] * 2, x_t.device)
+    neg = model.encode_text(["on a red background"] * 2, x_t.device)
+    with torch.no_grad():
+        f_c, f_neg = model.predict(x_t, t, None, text), model.predict(x_t, t, None, neg)
+        torch.testing.assert_close(
+            model.guided(x_t, t, None, 4.0, text, neg), f_neg + 4.0 * (f_c - f_neg),
+            atol=1e-5, rtol=1e-5,
+        )  # fmt: skip
+
+    def draw(**options):
+        return model.sample(
+            2, generator=torch.Generator().manual_seed(0), prompt="a red square", **options
+        )
+
+    assert torch.equal(draw(guidance=4.0, negative_prompt=""), draw(guidance=4.0))
+    negative = draw(guidance=4.0, negative_prompt="on a red background")
+    assert not torch.equal(negative, draw(guidance=4.0))
+    per_image = draw(guidance=4.0, negative_prompt=["on a red background"] * 2)
+    assert torch.equal(per_image, negative)
+    with pytest.raises(ConfigError, match="guidance"):
+        draw(guidance=1.0, negative_prompt="on a red background")
+    with pytest.raises(ConfigError, match="one per sample"):
+        draw(guidance=4.0, negative_prompt=["a", "b", "c"])
+    plain = create_model("ddpm", shapes.spec, TINY["ddpm"], seed=0)
+    with pytest.raises(ConfigError, match="without text"):
+        plain.sample(1, generator=torch.Generator(), negative_prompt="red")

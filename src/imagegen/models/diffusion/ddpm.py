@@ -359,15 +359,19 @@ class DDPM(GenerativeModel):
         y: torch.Tensor | None,
         w: float,
         text: Text | None = None,
+        null_text: Text | None = None,
     ) -> torch.Tensor:
-        """f_w = f(x_t, t, ∅) + w (f(x_t, t, c) - f(x_t, t, ∅)); both in one batch of 2B."""
+        """f_w = f(x_t, t, ∅) + w (f(x_t, t, c) - f(x_t, t, ∅)); both in one batch of 2B.
+        A text model's ∅ is the empty caption, or ``null_text``: a negative prompt's states."""
         if (y is None and text is None) or w == 1.0:
             return self.predict(x_t, t, y, text)
         b = x_t.shape[0]
         y2 = None if y is None else torch.cat([y, self.null_labels(b, y.device)])
         text2 = None
         if text is not None:
-            null_states, null_mask = self.encode_text([""] * b, x_t.device)
+            if null_text is None:
+                null_text = self.encode_text([""] * b, x_t.device)
+            null_states, null_mask = null_text
             text2 = (torch.cat([text[0], null_states]), torch.cat([text[1], null_mask]))
         both = self.predict(torch.cat([x_t, x_t]), torch.cat([t, t]), y2, text2).float()
         f_c, f_null = both[:b], both[b:]
@@ -536,6 +540,7 @@ class DDPM(GenerativeModel):
             options["guidance_interval"] = list(c.guidance_interval)
         if c.text:
             options["prompt"] = ""
+            options["negative_prompt"] = ""
         return options
 
     def check_guidance(self, guidance: float | None) -> float:
@@ -573,6 +578,29 @@ class DDPM(GenerativeModel):
             )
         return self.encode_text(prompts, device)
 
+    def check_negative(
+        self, n: int, negative_prompt: str | list[str] | None, w: float, device: torch.device
+    ) -> Text | None:
+        """States of the negative prompts that replace the empty caption as guidance's ∅ (what
+        the samples should move away from), or None for the empty caption."""
+        if not negative_prompt:
+            return None
+        if not self.config.text:
+            raise ConfigError(
+                f"model '{self.name}' was trained without text: drop --negative-prompt"
+            )
+        if w == 1.0:
+            raise ConfigError(
+                "a negative prompt acts through classifier-free guidance: sample with "
+                "--guidance above 1 (e.g. 4), or drop --negative-prompt"
+            )
+        negatives = [negative_prompt] * n if isinstance(negative_prompt, str) else negative_prompt
+        if len(negatives) != n:
+            raise ConfigError(
+                f"{len(negatives)} negative prompts for {n} samples: give one per sample"
+            )
+        return self.encode_text(list(negatives), device)
+
     def model_fn(
         self,
         n: int,
@@ -582,17 +610,23 @@ class DDPM(GenerativeModel):
         precision: str | None = None,
         scheduler: Any = None,
         guidance_interval: tuple[float, ...] | list[float] | None = None,
+        negative_prompt: str | list[str] | None = None,
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """(x_t, scalar t) -> the guided prediction for a batch of ``n``: what samplers call.
         A learned variance's channels follow when ``scheduler`` is the ancestral one; guidance
-        applies where sigma_t lies in ``guidance_interval`` (default the config's; empty: all)."""
+        applies where sigma_t lies in ``guidance_interval`` (default the config's; empty: all)
+        and pushes away from ``negative_prompt`` (text models; default the empty caption)."""
         w = self.check_guidance(guidance)
+        device = next(self.parameters()).device
+        null_text = self.check_negative(n, negative_prompt, w, device)
+        if null_text is None and text is not None and w != 1.0:
+            null_text = self.encode_text([""] * n, device)  # once, not at every step
         interval = self.config.guidance_interval if guidance_interval is None else guidance_interval
         check_interval("sample guidance_interval", interval)
         variance = self.learned_variance and isinstance(scheduler, DDPMScheduler)
         precision = precision or self.config.sample_precision
         check_choice("sample", "precision", precision, ("fp32", "bf16", "auto"))
-        precision = resolve_precision(next(self.parameters()).device, precision)
+        precision = resolve_precision(device, precision)
 
         def fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             w_t = w
@@ -600,7 +634,7 @@ class DDPM(GenerativeModel):
                 sigma_t = float(self.log_sigma[int(t)].exp())
                 w_t = w if interval[0] < sigma_t <= interval[1] else 1.0
             with autocast(x_t.device, precision):
-                out = self.guided(x_t, t.expand(n), y, w_t, text).float()
+                out = self.guided(x_t, t.expand(n), y, w_t, text, null_text).float()
             return out if variance else out[:, : x_t.shape[1]]
 
         return fn
@@ -635,13 +669,16 @@ class DDPM(GenerativeModel):
         prompt: str | list[str] | None = None,
         precision: str | None = None,
         guidance_interval: tuple[float, ...] | list[float] | None = None,
+        negative_prompt: str | list[str] | None = None,
         **options: Any,
     ) -> torch.Tensor:
         device = next(self.parameters()).device
         y = self.check_labels(n, labels, device)
         text = self.check_prompt(n, prompt, device)
         scheduler, k = self.make_sampler(sampler, steps, spacing)
-        fn = self.model_fn(n, y, guidance, text, precision, scheduler, guidance_interval)
+        fn = self.model_fn(
+            n, y, guidance, text, precision, scheduler, guidance_interval, negative_prompt
+        )
         x_0 = run_sampler(
             fn, scheduler, (n, *self.shape), k, generator, device, eta, clip=self.clip
         )
