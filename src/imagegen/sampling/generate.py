@@ -12,6 +12,9 @@ from imagegen.errors import ConfigError
 from imagegen.models.base import GenerativeModel
 from imagegen.seeding import generator
 
+# text-to-image options that may give one value per image: split along with the batches
+PER_IMAGE = ("prompt", "negative_prompt")
+
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """float ``(B, C, H, W)`` in [-1, 1] -> uint8 ``(B, H, W, C)`` (round to nearest)."""
@@ -54,8 +57,8 @@ def generate(
             ``i mod num_classes`` for image i of a conditional model).
         batch_size: images per forward pass.
         progress: called as ``progress(done, n)`` after each batch.
-        options: sampling options (e.g. ``steps``, ``sampler`` for diffusion; ``prompt``, one
-            string or one per image, for text-to-image).
+        options: sampling options (e.g. ``steps``, ``sampler`` for diffusion; ``prompt`` and
+            ``negative_prompt``, one string or one per image, for text-to-image).
 
     Returns:
         uint8 ``(n, H, W, C)``.
@@ -72,11 +75,12 @@ def generate(
         raise ConfigError(
             f"model '{model.name}' has no sampling option {', '.join(unknown)}: its options are {known}"
         )
-    prompts = options.get("prompt")
-    if isinstance(prompts, list | tuple) and len(prompts) != n:
-        raise ConfigError(
-            f"{len(prompts)} prompts for {n} images: give one prompt, or one per image"
-        )
+    per_image = [key for key in PER_IMAGE if isinstance(options.get(key), list | tuple)]
+    for key in per_image:
+        if len(options[key]) != n:
+            raise ConfigError(
+                f"{len(options[key])} {key}s for {n} images: give one {key}, or one per image"
+            )
     if labels is None:
         y = default_labels(model, first + n)
         y = None if y is None else y[first:]
@@ -93,9 +97,7 @@ def generate(
             k = min(batch_size, n - start)
             g = [generator(device, seed, first + i) for i in range(start, start + k)]
             yb = None if y is None else y[start : start + k].to(device)
-            opts = options
-            if isinstance(options.get("prompt"), list | tuple):
-                opts = {**options, "prompt": list(options["prompt"][start : start + k])}
+            opts = {**options, **{key: list(options[key][start : start + k]) for key in per_image}}
             out.append(to_uint8(model.sample(k, generator=g, labels=yb, **opts)))
             if progress is not None:
                 progress(start + k, n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+import numpy as np
 import pytest
 import torch
 
@@ -145,3 +146,18 @@ def test_negative_prompt_replaces_the_empty_caption_in_guidance(shapes):
     plain = create_model("ddpm", shapes.spec, TINY["ddpm"], seed=0)
     with pytest.raises(ConfigError, match="without text"):
         plain.sample(1, generator=torch.Generator(), negative_prompt="red")
+
+
+def test_per_image_negative_prompts_follow_the_batches(shapes):
+    from imagegen.sampling.generate import generate
+
+    model = create_model("ddpm", shapes.spec, TEXT, seed=0)
+    options = {
+        "prompt": ["a red square", "a blue circle", "a green cross"],
+        "negative_prompt": ["on a red background", "", "on a green background"],
+        "guidance": 4.0,
+    }
+    whole = generate(model, 3, seed=0, batch_size=3, **options)
+    assert np.array_equal(generate(model, 3, seed=0, batch_size=2, **options), whole)
+    with pytest.raises(ConfigError, match="2 negative_prompts for 3 images"):
+        generate(model, 3, seed=0, **{**options, "negative_prompt": ["a", "b"]})
