@@ -257,13 +257,10 @@ def main() -> None:
             {"guidance": configured, "guidance_interval": interval, "negative": args.negative}
         )
     for setting in settings:
-        row = dict(setting)
-        negative = row.pop("negative", "")
-        if negative:
-            row["negative_prompt"] = negative
+        negative = setting.pop("negative", "")
+        row = {**setting, **({"negative_prompt": negative} if negative else {})}
         for split, ids in (("held_out", held), ("seen", seen)):
-            over = {key: v for key, v in setting.items() if key != "negative"}
-            v, _ = score_single(run, clfs, ids, k, args.seed + 1, {**options, **over}, negative)
+            v, _ = score_single(run, clfs, ids, k, args.seed + 1, {**options, **setting}, negative)
             row[split] = rates(v)
         print(f"{setting}: {row}", flush=True)
         scores["guidance_sweep"].append(row)
