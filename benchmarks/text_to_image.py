@@ -5,7 +5,8 @@
 Data: the shapes training split without the images of HELD_OUT (shape, colour, position) triples,
 so prompts naming those triples were never seen together in training. Training captions drop the
 size and the background phrase half the time each ("a red circle at the top left"), so short
-prompts are in the caption distribution.
+prompts are in the caption distribution; a config's ``captions: {size: P, background: P}`` sets
+the chance that each phrase is kept instead.
 
 Judges: three small CNNs (the evaluation suite's classifier) trained on the full shapes training
 split to read an image's shape, colour and position; their test accuracies are reported.
@@ -37,7 +38,7 @@ import yaml
 
 import imagegen as ig
 from imagegen.data.base import ImageDataset
-from imagegen.data.shapes import COLOURS, POSITION_PHRASES, POSITIONS, SHAPES
+from imagegen.data.shapes import COLOURS, POSITION_PHRASES, POSITIONS, RGB, SHAPES
 from imagegen.metrics.classifier import dataset_classifier
 from imagegen.sampling.diffusion_pictures import denoising_strip, guidance_grid
 from imagegen.viz import make_grid, save_png
@@ -72,16 +73,20 @@ def prompt(shape: int, colour: int, position: int) -> str:
     return f"a {COLOURS[colour]} {SHAPES[shape]} {POSITION_PHRASES[position]}"
 
 
-def training_data(full: ImageDataset, held: np.ndarray, seed: int) -> ImageDataset:
-    """The split without held-out triples, captions shortened at random (half without size,
-    half without background)."""
+def training_data(
+    full: ImageDataset, held: np.ndarray, seed: int, p_size: float = 0.5, p_background: float = 0.5
+) -> ImageDataset:
+    """The split without held-out triples, captions shortened at random: the size phrase kept
+    with probability ``p_size``, the background phrase with ``p_background``."""
     a = full.attributes
     keep = ~np.isin(triple_id(a["shape"], a["colour"], a["position"]), held)
     rng = np.random.default_rng([seed, 8])
     captions = []
     for i in np.flatnonzero(keep):
-        size = ["small ", "large "][a["size"][i]] if rng.random() < 0.5 else ""
-        bg = f" on a {COLOURS[a['background'][i]]} background" if rng.random() < 0.5 else ""
+        size = ["small ", "large "][a["size"][i]] if rng.random() < p_size else ""
+        bg = (
+            f" on a {COLOURS[a['background'][i]]} background" if rng.random() < p_background else ""
+        )
         captions.append(
             f"a {size}{COLOURS[a['colour'][i]]} {SHAPES[a['shape'][i]]} "
             f"{POSITION_PHRASES[a['position'][i]]}{bg}"
@@ -120,13 +125,24 @@ def judges(train: ImageDataset, test: ImageDataset) -> dict:
     return out
 
 
-def keep_half(images: np.ndarray, side: str) -> np.ndarray:
-    """Keep the middle row's left (or right) third; fill the rest with the border colour."""
-    n, h, w, c = images.shape
+def border_colour(images: np.ndarray) -> np.ndarray:
+    """Each image's background colour: the median of its border pixels, uint8 ``(n, c)``."""
     border = np.concatenate(
         [images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], axis=1
     )  # (n, 4w, c)
-    fill = np.median(border, axis=1).astype(np.uint8)  # (n, c)
+    return np.median(border, axis=1).astype(np.uint8)
+
+
+def background_index(images: np.ndarray) -> np.ndarray:
+    """The palette colour (index into COLOURS) nearest each image's border colour."""
+    bg = border_colour(images).astype(np.float32)
+    return np.argmin(((bg[:, None, :] - RGB[None]) ** 2).sum(-1), axis=1)
+
+
+def keep_half(images: np.ndarray, side: str) -> np.ndarray:
+    """Keep the middle row's left (or right) third; fill the rest with the border colour."""
+    n, h, w, c = images.shape
+    fill = border_colour(images)
     out = np.broadcast_to(fill[:, None, None], images.shape).copy()
     rows = slice(h // 3 - 1, 2 * h // 3 + 1)
     cols = slice(0, w // 3 + 1) if side == "left" else slice(2 * w // 3 - 1, w)
@@ -135,14 +151,21 @@ def keep_half(images: np.ndarray, side: str) -> np.ndarray:
 
 
 def judge_single(clfs, images, want: dict[str, np.ndarray]) -> dict[str, float]:
+    """Share of samples with each attribute (and all three) as wanted, and ``collision``: the
+    share whose background is drawn in the wanted colour (never so in the data)."""
     right = {k: clfs[k].predict(images) == want[k] for k in want}
     right_all = np.logical_and.reduce(list(right.values()))
-    return {**{k: float(v.mean()) for k, v in right.items()}, "all": float(right_all.mean())}
+    collision = background_index(images) == want["colour"]
+    return {
+        **{k: float(v.mean()) for k, v in right.items()},
+        "all": float(right_all.mean()),
+        "collision": float(collision.mean()),
+    }
 
 
 def rates(scores: dict) -> dict[str, float]:
-    """The per-attribute and all-three rates of a score_single result."""
-    return {key: scores[key] for key in ("shape", "colour", "position", "all")}
+    """The per-attribute, all-three and collision rates of a score_single result."""
+    return {key: scores[key] for key in ("shape", "colour", "position", "all", "collision")}
 
 
 def score_single(
@@ -215,7 +238,10 @@ def main() -> None:
     full = ig.load_dataset("shapes", split="train")
     test = ig.load_dataset("shapes", split="test")
     held, seen = split_triples(args.seed)
-    train = training_data(full, held, args.seed)
+    keep_phrase = cfg.get("captions", {})
+    train = training_data(
+        full, held, args.seed, keep_phrase.get("size", 0.5), keep_phrase.get("background", 0.5)
+    )
     out = Path(args.out) / name
     tcfg = ig.TrainConfig.from_dict(
         {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
@@ -320,6 +346,7 @@ def main() -> None:
         "steps": run.step,
         "images_seen": run.step * tcfg.batch_size,
         "training_images": len(train),
+        "caption_phrases_kept": {"size": 0.5, "background": 0.5, **keep_phrase},
         "held_out_triples": len(held),
         "judges": {key: clf.test_accuracy for key, clf in clfs.items()},
         "sample_options": options,
