@@ -13,7 +13,9 @@ split to read an image's shape, colour and position; their test accuracies are r
 
 Scores, for prompts "a {colour} {shape} {position}":
 - held-out triples and as many seen triples, --per-prompt samples each: the share of samples
-  whose shape, colour and position (each, and all three) the judges read as prompted;
+  whose shape, colour and position (each, and all three) the judges read as prompted, and the
+  share whose border is nearest the prompted colour (a "collision": the data's background never
+  has the shape's colour);
 - two-shape prompts "a {colour} {shape} on the left and a {colour} {shape} on the right": each
   half of the image is judged alone (the other two thirds replaced by the image's border colour),
   and the share of samples with both shapes and colours right is reported.
