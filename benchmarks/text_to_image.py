@@ -153,21 +153,25 @@ def keep_half(images: np.ndarray, side: str) -> np.ndarray:
 
 
 def judge_single(clfs, images, want: dict[str, np.ndarray]) -> dict[str, float]:
-    """Share of samples with each attribute (and all three) as wanted, and ``collision``: the
-    share whose background is drawn in the wanted colour (never so in the data)."""
+    """Share of samples with each attribute (and all three) as wanted; ``collision``: the share
+    whose background is drawn in the wanted colour (never so in the data); ``top_background``:
+    the share of the commonest background colour (about 1/5 in the data: uniform over the five
+    colours other than the shape's), a diversity check captions without a background need."""
     right = {k: clfs[k].predict(images) == want[k] for k in want}
     right_all = np.logical_and.reduce(list(right.values()))
-    collision = background_index(images) == want["colour"]
+    bg = background_index(images)
     return {
         **{k: float(v.mean()) for k, v in right.items()},
         "all": float(right_all.mean()),
-        "collision": float(collision.mean()),
+        "collision": float((bg == want["colour"]).mean()),
+        "top_background": float(np.bincount(bg, minlength=len(COLOURS)).max() / len(bg)),
     }
 
 
 def rates(scores: dict) -> dict[str, float]:
     """The per-attribute, all-three and collision rates of a score_single result."""
-    return {key: scores[key] for key in ("shape", "colour", "position", "all", "collision")}
+    keys = ("shape", "colour", "position", "all", "collision", "top_background")
+    return {key: scores[key] for key in keys}
 
 
 def score_single(
