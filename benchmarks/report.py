@@ -434,19 +434,8 @@ def t2i_section() -> list[str]:
             "Guidance sweep (same prompts and seeds; the table above is at the configured scale "
             f"{sweep[0]['guidance']:g}):",
             "",
-            "| guidance | guided sigma (and negative prompt) | held-out shape | colour | position | all three "
-            "| background = prompt colour | commonest background | seen all three |",
-            "|---|---|---|---|---|---|---|---|---|",
+            *_sweep_table(sweep),
         ]
-        for row in sorted(sweep, key=lambda r: (r["guidance"], r.get("guidance_interval", []))):
-            h, interval = row["held_out"], row.get("guidance_interval") or []
-            band = "all" if not interval else f"({interval[0]:g}, {interval[1]:g}]"
-            if row.get("negative_prompt"):
-                band += f', negative prompt "{row["negative_prompt"]}"'
-            lines.append(
-                f"| {row['guidance']:g} | {band} | {h['shape']:.3f} | {h['colour']:.3f} | "
-                f"{h['position']:.3f} | {h['all']:.3f} | {_collision(h)} | {row['seen']['all']:.3f} |"
-            )
     two = s["two_shapes"]
     lines += [
         "",
@@ -460,6 +449,25 @@ def t2i_section() -> list[str]:
     for kind, img in r["pictures"].items():
         lines += [f"{kind}: ![t2i {kind}]({Path(img).relative_to('docs')})", ""]
     return lines + t2i_variants_lines()
+
+
+def _sweep_table(sweep: list[dict]) -> list[str]:
+    """A t2i guidance sweep, one row per (scale, guided sigma band, negative prompt)."""
+    lines = [
+        "| guidance | guided sigma (and negative prompt) | held-out shape | colour | position "
+        "| all three | background = prompt colour | commonest background | seen all three |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(sweep, key=lambda r: (r["guidance"], r.get("guidance_interval", []))):
+        h, interval = row["held_out"], row.get("guidance_interval") or []
+        band = "all" if not interval else f"({interval[0]:g}, {interval[1]:g}]"
+        if row.get("negative_prompt"):
+            band += f', negative prompt "{row["negative_prompt"]}"'
+        lines.append(
+            f"| {row['guidance']:g} | {band} | {h['shape']:.3f} | {h['colour']:.3f} | "
+            f"{h['position']:.3f} | {h['all']:.3f} | {_collision(h)} | {row['seen']['all']:.3f} |"
+        )
+    return lines
 
 
 def _collision(scores: dict) -> str:
@@ -499,6 +507,17 @@ def t2i_variants_lines() -> list[str]:
         "Commands: " + "; ".join(commands) + ".",
         "",
     ]
+    for path in paths:
+        r = json.loads(path.read_text())
+        sweep = r["scores"].get("guidance_sweep", [])
+        if len(sweep) > 1:
+            lines += [
+                f"Guidance sweep of {r['variant']} (its configured scale "
+                f"{sweep[0]['guidance']:g} above):",
+                "",
+                *_sweep_table(sweep),
+                "",
+            ]
     return lines
 
 
