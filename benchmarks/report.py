@@ -491,9 +491,9 @@ def t2i_variants_lines() -> list[str]:
         "| held-out grid |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    records = [json.loads(path.read_text()) for path in paths]
     commands = []
-    for path in paths:
-        r = json.loads(path.read_text())
+    for r in records:
         commands.append(f"`{r['command']}`")
         h, two = r["scores"]["held_out"], r["scores"]["two_shapes"]
         grid = Path(r["pictures"]["held_out_prompts"]).relative_to("docs")
@@ -507,8 +507,7 @@ def t2i_variants_lines() -> list[str]:
         "Commands: " + "; ".join(commands) + ".",
         "",
     ]
-    for path in paths:
-        r = json.loads(path.read_text())
+    for r in records:
         sweep = r["scores"].get("guidance_sweep", [])
         if len(sweep) > 1:
             lines += [

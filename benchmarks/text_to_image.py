@@ -15,7 +15,7 @@ Scores, for prompts "a {colour} {shape} {position}":
 - held-out triples and as many seen triples, --per-prompt samples each: the share of samples
   whose shape, colour and position (each, and all three) the judges read as prompted, and the
   share whose border is nearest the prompted colour (a "collision": the data's background never
-  has the shape's colour);
+  has the shape's colour) and the share of the commonest background colour (diversity);
 - two-shape prompts "a {colour} {shape} on the left and a {colour} {shape} on the right": each
   half of the image is judged alone (the other two thirds replaced by the image's border colour),
   and the share of samples with both shapes and colours right is reported.
@@ -51,6 +51,8 @@ from common import ROOT, commit, machine  # noqa: E402
 COMMIT_AT_START = commit()
 N_TRIPLES = len(SHAPES) * len(COLOURS) * len(POSITIONS)
 LEFT, RIGHT = POSITIONS.index("left"), POSITIONS.index("right")
+# chance that a training caption keeps each optional phrase (a config's ``captions:`` overrides)
+CAPTION_KEEP = {"size": 0.5, "background": 0.5}
 
 
 def triple_id(shape, colour, position):
@@ -76,18 +78,21 @@ def prompt(shape: int, colour: int, position: int) -> str:
 
 
 def training_data(
-    full: ImageDataset, held: np.ndarray, seed: int, p_size: float = 0.5, p_background: float = 0.5
+    full: ImageDataset, held: np.ndarray, seed: int, keep_phrase: dict[str, float] = CAPTION_KEEP
 ) -> ImageDataset:
     """The split without held-out triples, captions shortened at random: the size phrase kept
-    with probability ``p_size``, the background phrase with ``p_background``."""
+    with probability ``keep_phrase["size"]``, the background phrase with
+    ``keep_phrase["background"]``."""
     a = full.attributes
     keep = ~np.isin(triple_id(a["shape"], a["colour"], a["position"]), held)
     rng = np.random.default_rng([seed, 8])
     captions = []
     for i in np.flatnonzero(keep):
-        size = ["small ", "large "][a["size"][i]] if rng.random() < p_size else ""
+        size = ["small ", "large "][a["size"][i]] if rng.random() < keep_phrase["size"] else ""
         bg = (
-            f" on a {COLOURS[a['background'][i]]} background" if rng.random() < p_background else ""
+            f" on a {COLOURS[a['background'][i]]} background"
+            if rng.random() < keep_phrase["background"]
+            else ""
         )
         captions.append(
             f"a {size}{COLOURS[a['colour'][i]]} {SHAPES[a['shape'][i]]} "
@@ -169,7 +174,8 @@ def judge_single(clfs, images, want: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def rates(scores: dict) -> dict[str, float]:
-    """The per-attribute, all-three and collision rates of a score_single result."""
+    """The per-attribute, all-three, collision and commonest-background rates of a
+    score_single result."""
     keys = ("shape", "colour", "position", "all", "collision", "top_background")
     return {key: scores[key] for key in keys}
 
@@ -244,10 +250,14 @@ def main() -> None:
     full = ig.load_dataset("shapes", split="train")
     test = ig.load_dataset("shapes", split="test")
     held, seen = split_triples(args.seed)
-    keep_phrase = cfg.get("captions", {})
-    train = training_data(
-        full, held, args.seed, keep_phrase.get("size", 0.5), keep_phrase.get("background", 0.5)
-    )
+    unknown = set(cfg.get("captions", {})) - set(CAPTION_KEEP)
+    if unknown:
+        raise SystemExit(
+            f"error: {config} captions: unknown {', '.join(sorted(unknown))}; "
+            f"use {', '.join(CAPTION_KEEP)}"
+        )
+    keep_phrase = {**CAPTION_KEEP, **cfg.get("captions", {})}
+    train = training_data(full, held, args.seed, keep_phrase)
     out = Path(args.out) / name
     tcfg = ig.TrainConfig.from_dict(
         {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
@@ -352,7 +362,7 @@ def main() -> None:
         "steps": run.step,
         "images_seen": run.step * tcfg.batch_size,
         "training_images": len(train),
-        "caption_phrases_kept": {"size": 0.5, "background": 0.5, **keep_phrase},
+        "caption_phrases_kept": keep_phrase,
         "held_out_triples": len(held),
         "judges": {key: clf.test_accuracy for key, clf in clfs.items()},
         "sample_options": options,
