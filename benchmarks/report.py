@@ -161,8 +161,7 @@ def vae_family_section() -> list[str]:
         "correction, a Bernoulli one is not a normalised likelihood of grey levels), and",
         "reconstruction MSE/PSNR/SSIM of all test images (and, where measured, the reconstructions'",
         "own FID against the test split: the floor under any prior on those latents). Targets",
-        "(issue 5): plain vae FID ≤ 25, best",
-        "of the family ≤ 10, vqvae PSNR ≥ 28 dB with ≥ 80% of codes used, cvae accuracy ≥ 95%, hvae",
+        "(issue 5): plain vae FID ≤ 25, best of the family ≤ 10, vqvae PSNR ≥ 28 dB with ≥ 80% of codes used, cvae accuracy ≥ 95%, hvae",
         "-ELBO below that of the vae with the same likelihood; CIFAR-10 vqvae PSNR ≥ 24 dB.",
         "",
         "| data | model | budget (min) | steps | images seen | FID "

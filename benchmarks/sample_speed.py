@@ -10,8 +10,8 @@ at guidance 2: two UNet passes per step, batched as one), `ldm_kl` (configs/mnis
 4 x 7 x 7 latents, then the decoder of configs/mnist_klvae.yaml) and `ldm_lean` (the same denoiser,
 configs/mnist_ldm_lean.yaml, with the half-width decoder of configs/mnist_klvae_lean.yaml). Each
 row draws --n images through `imagegen.generate` after one warm-up batch; a run replaces the rows
-of the configs it measures and keeps the others (each row names its commit). bf16 changes the samples (the sampler's arithmetic stays fp32, the UNet's does
-not), so whether it pays is a question of FID as well: this benchmark measures only the time.
+of the configs it measures and keeps the others (each row names its commit). bf16 changes the
+samples (the sampler's arithmetic stays fp32, the UNet's does not), so whether it pays is a question of FID as well: this benchmark measures only the time.
 Writes benchmarks/results/sample_speed.json; benchmarks/report.py adds it to docs/benchmarks.md.
 """
 
@@ -86,14 +86,13 @@ def main() -> None:
         f"python benchmarks/sample_speed.py --models {args.models} --steps {args.steps} "
         f"--n {args.n} --batch-sizes {args.batch_sizes}"
     )
+    sampler = f"dpm (DPM-Solver++ 2M), {args.steps} steps"
     dest = ROOT / "benchmarks" / "results" / "sample_speed.json"
     old = json.loads(dest.read_text()) if dest.is_file() else {"rows": []}
-    # rows of an earlier run without their own commit/command carry the file's
-    kept = [
-        {"commit": old.get("commit"), "command": old.get("command"), **r}
-        for r in old["rows"]
-        if r["model"] not in names
-    ]
+    # rows from another machine or step count are not comparable: replaced, not kept
+    same = (old.get("machine"), old.get("sampler")) == (machine(), sampler)
+    kept = [r for r in old["rows"] if same and r["model"] not in names]
+    tree = commit()
     rows = []
     for name in names:
         for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
@@ -107,14 +106,11 @@ def main() -> None:
                             "precision": precision,
                             "channels_last": cl,
                             "images_per_second": round(ips, 2),
-                            "commit": commit(),
+                            "commit": tree,
                             "command": command,
                         }
                     )
                     print(rows[-1], flush=True)
-    sampler = f"dpm (DPM-Solver++ 2M), {args.steps} steps"
-    if (old.get("machine"), old.get("sampler")) != (machine(), sampler):
-        kept = []  # rows from another machine or step count are not comparable: replaced
     out = {
         "benchmark": "sample_speed",
         "sampler": sampler,
