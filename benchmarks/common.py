@@ -104,33 +104,59 @@ SELECT_REF = 5000  # training images a sampling-option search compares against
 
 
 def choose_sampling_option(
-    run, train, option: str, values: list[float], n: int, seed: int, options: dict
+    run,
+    train,
+    option: str,
+    values: list[float],
+    n: int,
+    seed: int,
+    options: dict,
+    min_acc: float = 0.0,
 ) -> dict:
     """The value of sampling ``option`` (a temperature, a guidance scale) with the lowest FID-n
     against SELECT_REF training images. The benchmark's score uses the test split; choosing on it
-    would tune to the test set.
+    would tune to the test set. For a conditional model the samples' accuracy is judged too, and
+    only values with accuracy >= ``min_acc`` may be chosen (the most accurate if none is).
 
     Returns:
-        {"option", "reference", "n", "fid": {value: FID}, "chosen"}.
+        {"option", "reference", "n", "fid": {value: FID}, "chosen"}, plus "acc": {value: acc}
+        and "min_acc" for a conditional model.
     """
     import imagegen as ig
     from imagegen.sampling.generate import default_labels
 
-    fids = {}
+    labels = default_labels(run.model, n)
+    fids, accs = {}, {}
     for value in values:
-        images = run.sample(
-            n, seed=seed, labels=default_labels(run.model, n), **{**options, option: value}
+        images = run.sample(n, seed=seed, labels=labels, **{**options, option: value})
+        scores = ig.evaluate(
+            images,
+            train,
+            metrics=["fid"] if labels is None else ["fid", "acc"],
+            labels=None if labels is None else labels.numpy(),
+            train=None if labels is None else train,
+            n_ref=SELECT_REF,
+            progress=None,
         )
-        fid = ig.evaluate(images, train, metrics=["fid"], n_ref=SELECT_REF, progress=None)["fid"]
+        fid = scores["fid"]
         fids[f"{value:g}"] = round(fid, 3)
-        print(f"{option} {value:g}: FID-{n} vs train {fid:.2f}", flush=True)
-    return {
+        msg = f"{option} {value:g}: FID-{n} vs train {fid:.2f}"
+        if "acc" in scores:
+            accs[f"{value:g}"] = round(float(scores["acc"]), 4)
+            msg += f", acc {scores['acc']:.3f}"
+        print(msg, flush=True)
+    allowed = [v for v in fids if not accs or accs[v] >= min_acc]
+    chosen = min(allowed, key=fids.get) if allowed else max(accs, key=accs.get)
+    search = {
         "option": option,
         "reference": f"train ({SELECT_REF:,} images)",
         "n": n,
         "fid": fids,
-        "chosen": float(min(fids, key=fids.get)),
+        "chosen": float(chosen),
     }
+    if accs:
+        search |= {"acc": accs, "min_acc": min_acc}
+    return search
 
 
 def add_run_args(p) -> None:

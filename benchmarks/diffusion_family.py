@@ -10,11 +10,12 @@ Per model: train with benchmarks/configs/<data>_<model>[_<variant>].yaml for --m
 each sampler KIND:STEPS draw N samples (seed 1; balanced classes for conditional models), timing
 them (images/s on this machine), and score FID (and conditional accuracy) against the test split.
 --guidances first picks the guidance scale by FID-<--select-n> against 5,000 training images
-(never the test split). Writes benchmarks/results/diffusion_<tag>.json, sample grids, the
-denoising process and (guided models) a guidance sweep under docs/img/, then rebuilds
-docs/benchmarks.md. Not part of the test suite. --train-only then --reuse splits training from
-scoring; --reuse on a run already scored adds the new samplers' rows to its record, e.g.
---samplers dpm:20:bf16 (the UNet under bf16 autocast while sampling).
+(never the test split), among the scales whose samples' accuracy reaches --min-acc. Writes
+benchmarks/results/diffusion_<tag>.json, sample grids, the denoising process and (guided models)
+a guidance sweep under docs/img/, then rebuilds docs/benchmarks.md. Not part of the test suite.
+--train-only then --reuse splits training from scoring; --reuse on a run already scored adds the
+new samplers' rows to its record, e.g. --samplers dpm:20:bf16 (the UNet under bf16 autocast while
+sampling).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     if args.guidances:
         values = [float(v) for v in args.guidances.split(",")]
         search = choose_sampling_option(
-            run, train, "guidance", values, args.select_n, args.seed + 2, options
+            run, train, "guidance", values, args.select_n, args.seed + 2, options, args.min_acc
         )
         options["guidance"] = search["chosen"]
     labels = default_labels(model, args.n)
@@ -142,7 +143,11 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "command": f"python benchmarks/diffusion_family.py --data {args.data} --models {name} "
         + (f"--variant {args.variant} " if args.variant else "")
         + f"--minutes {args.minutes} --samplers {args.samplers} --n {args.n}"
-        + (f" --guidances {args.guidances} --select-n {args.select_n}" if search else "")
+        + (
+            f" --guidances {args.guidances} --select-n {args.select_n} --min-acc {args.min_acc:g}"
+            if search
+            else ""
+        )
         + (" --reuse" if args.reuse else ""),
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
@@ -204,6 +209,12 @@ def main() -> None:
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--guidances", default="", help="e.g. 1,2,3: choose one on training images")
     p.add_argument("--select-n", type=int, default=2000, help="samples per guidance scale tried")
+    p.add_argument(
+        "--min-acc",
+        type=float,
+        default=0.98,
+        help="conditional models: choose only among scales whose samples reach this accuracy",
+    )
     add_run_args(p)
     args = p.parse_args()
     for name in args.models.split(","):

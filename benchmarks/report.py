@@ -232,10 +232,19 @@ def _commands_and_pictures(recs: list[dict]) -> list[str]:
         search = r.get("temperature_search") or r.get("guidance_search")
         if search:
             option = search.get("option", "temperature")
-            tried = ", ".join(f"{k}: {v:.2f}" for k, v in search["fid"].items())
+            acc = search.get("acc", {})
+            tried = ", ".join(
+                f"{k}: {v:.2f}" + (f" at {acc[k]:.1%}" if k in acc else "")
+                for k, v in search["fid"].items()
+            )
+            among = (
+                f" among those whose samples' accuracy reaches {search['min_acc']:.0%}"
+                if acc and search.get("min_acc")
+                else ""
+            )
             lines += [
                 f"Sampling {option} {search['chosen']:g}, chosen by FID-{search['n']:,} against "
-                f"{search['reference']} ({tried}). The test split is not used to choose.",
+                f"{search['reference']}{among} ({tried}). The test split is not used to choose.",
                 "",
             ]
         if search and "reconstruction_fid" in search:
