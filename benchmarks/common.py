@@ -83,10 +83,10 @@ def train_or_reuse(name: str, tag: str, prefix: str, args):
     return cfg, train, test, tcfg, out, json.loads(last.read_text())["elapsed"]
 
 
-def score(images, test, metrics: list[str], labels=None, train=None) -> dict:
+def score(images, test, metrics: list[str], labels=None, train=None, **settings) -> dict:
     """``ig.evaluate`` of generated uint8 images against the test split; with ``labels`` (the
     classes they were drawn for) the conditional accuracy too, judged by a classifier of
-    ``train``."""
+    ``train``. ``settings`` override evaluation settings (e.g. ``n_ref``)."""
     import imagegen as ig
 
     conditional = labels is not None
@@ -97,6 +97,7 @@ def score(images, test, metrics: list[str], labels=None, train=None) -> dict:
         labels=labels.numpy() if conditional else None,
         train=train if conditional else None,
         progress=None,
+        **settings,
     )
 
 
@@ -122,22 +123,13 @@ def choose_sampling_option(
         {"option", "reference", "n", "fid": {value: FID}, "chosen"}, plus "acc": {value: acc}
         and "min_acc" for a conditional model.
     """
-    import imagegen as ig
     from imagegen.sampling.generate import default_labels
 
     labels = default_labels(run.model, n)
     fids, accs = {}, {}
     for value in values:
         images = run.sample(n, seed=seed, labels=labels, **{**options, option: value})
-        scores = ig.evaluate(
-            images,
-            train,
-            metrics=["fid"] if labels is None else ["fid", "acc"],
-            labels=None if labels is None else labels.numpy(),
-            train=None if labels is None else train,
-            n_ref=SELECT_REF,
-            progress=None,
-        )
+        scores = score(images, train, ["fid"], labels, train, n_ref=SELECT_REF)
         fid = scores["fid"]
         fids[f"{value:g}"] = round(fid, 3)
         msg = f"{option} {value:g}: FID-{n} vs train {fid:.2f}"

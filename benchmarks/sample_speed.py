@@ -11,7 +11,8 @@ at guidance 2: two UNet passes per step, batched as one), `ldm_kl` (configs/mnis
 configs/mnist_ldm_lean.yaml, with the half-width decoder of configs/mnist_klvae_lean.yaml). Each
 row draws --n images through `imagegen.generate` after one warm-up batch; a run replaces the rows
 of the configs it measures and keeps the others (each row names its commit). bf16 changes the
-samples (the sampler's arithmetic stays fp32, the UNet's does not), so whether it pays is a question of FID as well: this benchmark measures only the time.
+samples (the sampler's arithmetic stays fp32, the UNet's does not), so whether it pays is a
+question of FID as well: this benchmark measures only the time.
 Writes benchmarks/results/sample_speed.json; benchmarks/report.py adds it to docs/benchmarks.md.
 """
 
