@@ -10,7 +10,8 @@ Per model: train with benchmarks/configs/<data>_<model>[_<variant>].yaml for --m
 each sampler KIND:STEPS draw N samples (seed 1; balanced classes for conditional models), timing
 them (images/s on this machine), and score FID (and conditional accuracy) against the test split.
 --guidances first picks the guidance scale by FID-<--select-n> against 5,000 training images
-(never the test split), among the scales whose samples' accuracy reaches --min-acc. Writes
+(never the test split), among the scales whose samples' accuracy reaches --min-acc; --guidance G
+samples at a scale chosen that way before (say, for another run of the same config). Writes
 benchmarks/results/diffusion_<tag>.json, sample grids, the denoising process and (guided models)
 a guidance sweep under docs/img/, then rebuilds docs/benchmarks.md. Not part of the test suite.
 --train-only then --reuse splits training from scoring; --reuse on a run already scored adds the
@@ -95,6 +96,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             run, train, "guidance", values, args.select_n, args.seed + 2, options, args.min_acc
         )
         options["guidance"] = search["chosen"]
+    elif args.guidance is not None:
+        options["guidance"] = args.guidance
     labels = default_labels(model, args.n)
     guidance = effective_guidance(options, vars(model.config))
     results, grids = [], {}
@@ -148,6 +151,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             if search
             else ""
         )
+        + (f" --guidance {args.guidance:g}" if args.guidance is not None and not search else "")
         + (" --reuse" if args.reuse else ""),
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
@@ -208,6 +212,12 @@ def main() -> None:
     p.add_argument("--metrics", default="fid", help="beside FID (and acc): kid,pr")
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--guidances", default="", help="e.g. 1,2,3: choose one on training images")
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="sample at this guidance scale (one chosen before on training images), no search",
+    )
     p.add_argument("--select-n", type=int, default=2000, help="samples per guidance scale tried")
     p.add_argument(
         "--min-acc",
