@@ -151,7 +151,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             if search
             else ""
         )
-        + (f" --guidance {args.guidance:g}" if args.guidance is not None and not search else "")
+        + (f" --guidance {args.guidance:g}" if args.guidance is not None else "")
         + (" --reuse" if args.reuse else ""),
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
@@ -211,8 +211,9 @@ def main() -> None:
     )
     p.add_argument("--metrics", default="fid", help="beside FID (and acc): kid,pr")
     p.add_argument("--n", type=int, default=10000)
-    p.add_argument("--guidances", default="", help="e.g. 1,2,3: choose one on training images")
-    p.add_argument(
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--guidances", default="", help="e.g. 1,2,3: choose one on training images")
+    given.add_argument(
         "--guidance",
         type=float,
         default=None,
