@@ -93,6 +93,7 @@ def main() -> None:
     lines += classifiers_section()
     lines += ddpm_samplers_section()
     lines += ddpm_recipes_section()
+    lines += ldm_ab_section()
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
 
 
@@ -613,6 +614,31 @@ def ddpm_recipes_section() -> list[str]:
         lines.append(
             f"| {r['recipe']} | `{json.dumps(r['model'])}` | {r['train_seconds']} | "
             f"{r['sampler']} | {fids} | {r.get('note', '')} |"
+        )
+    return lines + [""]
+
+
+def ldm_ab_section() -> list[str]:
+    path = ROOT / "benchmarks" / "results" / "ldm_ab.jsonl"
+    if not path.is_file():
+        return []
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [
+        "## Latent diffusion: short A/B runs of the prior",
+        "",
+        "MNIST, unconditional `ldm` priors on the lean `klvae`, each a base config plus overrides",
+        "trained for the same few minutes; FID-n (biased upwards against FID-10k: for comparing",
+        "rows only) against the test set. Command: `python benchmarks/ldm_ab.py NAME --base BASE",
+        "--set SECTION.KEY=VALUE`.",
+        "",
+        "| variant | base | overrides | minutes | steps | sampler | FID | machine | commit |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in recs:
+        sets = ", ".join(f"{s}.{k}={v}" for s, kv in r["set"].items() for k, v in kv.items())
+        lines.append(
+            f"| {r['name']} | {r['base']} | {sets or '-'} | {r['minutes']:g} | {r['steps']} | "
+            f"{r['sampler']} | {r['fid']:.2f} (n={r['n']}) | {r['machine']} | {r['commit']} |"
         )
     return lines + [""]
 

@@ -1,0 +1,110 @@
+"""Benchmark: short A/B runs of MNIST latent-diffusion priors at an equal time budget.
+
+    python benchmarks/ldm_ab.py deep4 --base lean_b32 --set model.layers_per_block=4
+    python benchmarks/ldm_ab.py lr3 --base lean_deep --set model.lr=0.003 --minutes 5
+
+Each run trains benchmarks/configs/mnist_ldm_<--base>.yaml with the --set overrides for --minutes
+(seed 0), then draws --n samples (seed 1) with --sampler and scores FID-n against the MNIST test
+set. FID-2k is biased upwards against FID-10k and only compares variants with each other; a short
+budget favours variants that learn fast, so a winner still needs its full-length run
+(benchmarks/diffusion_family.py). Appends one line to benchmarks/results/ldm_ab.jsonl; runs go to
+benchmarks/out/ab_<NAME>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+import imagegen as ig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, commit, machine  # noqa: E402
+
+COMMIT_AT_START = commit()
+RESULTS = ROOT / "benchmarks" / "results" / "ldm_ab.jsonl"
+
+
+def parse_set(items: list[str]) -> dict[str, dict]:
+    """["model.lr=0.003", "train.batch_size=64"] -> {"model": {...}, "train": {...}}."""
+    over: dict[str, dict] = {"model": {}, "train": {}}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if not sep or section not in over or not name:
+            sys.exit(f"--set {item!r} is not SECTION.KEY=VALUE: e.g. model.layers_per_block=4")
+        over[section][name] = yaml.safe_load(value)
+    return over
+
+
+def run_variant(args: argparse.Namespace) -> dict:
+    path = ROOT / "benchmarks" / "configs" / f"mnist_ldm_{args.base}.yaml"
+    if not path.is_file():
+        sys.exit(f"no config {path.name}: --base names benchmarks/configs/mnist_ldm_<BASE>.yaml")
+    cfg = yaml.safe_load(path.read_text())
+    over = parse_set(args.set)
+    mcfg = {**cfg["model"], **over["model"]}
+    tcfg = {
+        **cfg["train"],
+        **over["train"],
+        "minutes": args.minutes,
+        "steps": None,
+        "seed": 0,
+        "sample_every": 0,
+        "ckpt_every": 0,
+    }
+    train = ig.load_dataset("mnist", split="train", data_root=args.data_root)
+    test = ig.load_dataset("mnist", split="test", data_root=args.data_root)
+    out = Path(args.out) / f"ab_{args.name}"
+    shutil.rmtree(out, ignore_errors=True)
+    model = ig.create_ldm(ROOT / mcfg["autoencoder_run"], train.spec, mcfg, seed=0)
+    ig.train(model, train, out, ig.TrainConfig.from_dict(tcfg), progress=True)
+    run = ig.load_run(out)
+    kind, k = args.sampler.split(":")
+    t0 = time.time()
+    images = run.sample(args.n, seed=1, sampler=kind, steps=int(k))
+    sample_s = time.time() - t0
+    fid = ig.evaluate(images, test, metrics=["fid"], progress=None)["fid"]
+    res = {
+        "name": args.name,
+        "base": args.base,
+        "set": over,
+        "commit": COMMIT_AT_START,
+        "machine": machine(),
+        "minutes": args.minutes,
+        "steps": run.step,
+        "sampler": args.sampler,
+        "n": args.n,
+        "fid": round(fid, 2),
+        "sample_images_per_second": round(args.n / sample_s, 1),
+        "command": "python benchmarks/ldm_ab.py " + " ".join(sys.argv[1:]),
+    }
+    with open(RESULTS, "a") as f:
+        f.write(json.dumps(res) + "\n")
+    print(json.dumps(res), flush=True)
+    return res
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("name", help="the variant's name (its run goes to benchmarks/out/ab_NAME)")
+    p.add_argument("--base", default="lean_b32", help="configs/mnist_ldm_<BASE>.yaml")
+    p.add_argument("--set", nargs="*", default=[], help="SECTION.KEY=VALUE overrides")
+    p.add_argument("--minutes", type=float, default=5.0)
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--sampler", default="dpm:20", help="KIND:STEPS")
+    p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    run_variant(p.parse_args())
+
+
+if __name__ == "__main__":
+    main()
