@@ -594,11 +594,18 @@ def _ddpm_samplers_table(path: Path) -> list[str]:
     return lines + [""]
 
 
-def ddpm_recipes_section() -> list[str]:
-    path = ROOT / "benchmarks" / "results" / "ddpm_recipes.jsonl"
+def read_jsonl(name: str) -> list[dict]:
+    """The records of benchmarks/results/<name> (one JSON object per line); [] if it is absent."""
+    path = ROOT / "benchmarks" / "results" / name
     if not path.is_file():
         return []
-    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def ddpm_recipes_section() -> list[str]:
+    recs = read_jsonl("ddpm_recipes.jsonl")
+    if not recs:
+        return []
     lines = [
         "## DDPM: training recipes at equal steps",
         "",
@@ -619,10 +626,9 @@ def ddpm_recipes_section() -> list[str]:
 
 
 def ldm_ab_section() -> list[str]:
-    path = ROOT / "benchmarks" / "results" / "ldm_ab.jsonl"
-    if not path.is_file():
+    recs = read_jsonl("ldm_ab.jsonl")
+    if not recs:
         return []
-    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     lines = [
         "## Latent diffusion: short A/B runs of the prior",
         "",
