@@ -14,6 +14,9 @@ them (images/s on this machine), and score FID (and conditional accuracy) agains
 samples at a scale chosen that way before (say, for another run of the same config). Writes
 benchmarks/results/diffusion_<tag>.json, sample grids, the denoising process and (guided models)
 a guidance sweep under docs/img/, then rebuilds docs/benchmarks.md. Not part of the test suite.
+--guide names a weaker model to guide by (autoguidance, Karras et al. 2024): another run, or one of
+this run's checkpoints (step_0002000), which costs no training time; its scale comes from
+--guidances (chosen on training images as above) or --guidance.
 --train-only then --reuse splits training from scoring; --reuse on a run already scored adds the
 new samplers' rows to its record, e.g. --samplers dpm:20:bf16 (the UNet under bf16 autocast while
 sampling).
@@ -63,7 +66,7 @@ def effective_guidance(options: dict, model_config: dict) -> float | None:
     trained with label dropout; None for a model without guidance."""
     if "guidance" in options:
         return float(options["guidance"])
-    if model_config.get("label_dropout", 0) > 0:
+    if model_config.get("label_dropout", 0) > 0 or options.get("guide"):
         return float(model_config["guidance"])
     return None
 
@@ -89,11 +92,22 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     run = ig.load_run(out)
     model = run.model
     options = dict(cfg.get("sample", {}))
+    if args.guide:  # autoguidance by another run, or by a checkpoint of this one
+        guide = Path(args.guide) if "/" in args.guide else out / "checkpoints" / args.guide
+        options["guide"] = str(guide.resolve())
     search = None
     if args.guidances:
         values = [float(v) for v in args.guidances.split(",")]
+        _, _, precision = parse_samplers(args.samplers)[0]  # the search samples as the first row
         search = choose_sampling_option(
-            run, train, "guidance", values, args.select_n, args.seed + 2, options, args.min_acc
+            run,
+            train,
+            "guidance",
+            values,
+            args.select_n,
+            args.seed + 2,
+            {**options, **({"precision": precision} if precision else {})},
+            args.min_acc,
         )
         options["guidance"] = search["chosen"]
     elif args.guidance is not None:
@@ -115,6 +129,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             "steps": steps,
             **({"sample_precision": precision} if precision else {}),
             **({"guidance": guidance} if guidance is not None else {}),
+            **({"guide": args.guide} if args.guide else {}),
             "images_per_second": round(args.n / sample_s, 2),
             "sample_seconds": round(sample_s, 1),
             "eval_seconds": round(time.time() - t, 1),
@@ -122,7 +137,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             "card": scores["card"],
         }
         results.append(row)
-        grids[f"samples_{kind}{steps}" + (f"_{precision}" if precision else "")] = make_grid(
+        suffix = (f"_{precision}" if precision else "") + ("_autoguided" if args.guide else "")
+        grids[f"samples_{kind}{steps}{suffix}"] = make_grid(
             images[:64], scale=auto_scale(model.spec.resolution)
         )
         print(
@@ -152,6 +168,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             else ""
         )
         + (f" --guidance {args.guidance:g}" if args.guidance is not None else "")
+        + (f" --guide {args.guide}" if args.guide else "")
         + (" --reuse" if args.reuse else ""),
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
@@ -180,6 +197,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
                 row["steps"],
                 row.get("sample_precision", ""),
                 row.get("guidance"),
+                row.get("guide", ""),
             )
 
         before = effective_guidance(old["sample_options"], old["model_config"])
@@ -192,6 +210,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         record["command"] = f"{old['command']}; then {record['command']}"
         record["commit"] = f"{old['commit']}, then {record['commit']}"
         record["pictures"] = {**old["pictures"], **record["pictures"]}
+        record["guidance_search"] = search or old.get("guidance_search")  # kept unless redone
     dest.write_text(json.dumps(record, indent=2, default=float) + "\n")
     return record
 
@@ -218,6 +237,12 @@ def main() -> None:
         type=float,
         default=None,
         help="sample at this guidance scale (one chosen before on training images), no search",
+    )
+    p.add_argument(
+        "--guide",
+        default="",
+        help="autoguidance: a weaker run folder, or a checkpoint of this run (step_0002000); "
+        "give --guidance or --guidances above 1 with it",
     )
     p.add_argument("--select-n", type=int, default=2000, help="samples per guidance scale tried")
     p.add_argument(

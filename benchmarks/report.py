@@ -392,6 +392,8 @@ def diffusion_family_section() -> list[str]:
             guidance = s.get("guidance", r["sample_options"].get("guidance", "-"))
             if guidance == "-" and r["model_config"].get("label_dropout", 0) > 0:
                 guidance = f"{r['model_config']['guidance']:g} (config)"
+            if s.get("guide"):
+                guidance = f"{guidance:g}, autoguided by {s['guide']}"
             lines.append(
                 f"| {r['data']} | {model} | {r['minutes_budget']:g} | {r['steps']} | "
                 f"{r['images_seen']:,} | {s['sampler']}:{s['steps']}"

@@ -231,6 +231,13 @@ def train(
     metavar="LO,HI",
     help="ddpm with guidance: guide only the steps with sigma_t in (LO, HI], e.g. 0.3,5.",
 )
+@click.option(
+    "--guide",
+    default=None,
+    metavar="RUN",
+    help="Diffusion: guide by a weaker run of the same model, or a checkpoint folder "
+    "RUN/checkpoints/step_N (autoguidance; with --guidance above 1, e.g. 1.5).",
+)
 @click.option("--prompt", default=None, help="Text-to-image runs: what to draw.")
 @click.option(
     "--negative-prompt",
@@ -313,6 +320,7 @@ def sample(
     top_k,
     guidance,
     guidance_interval,
+    guide,
     prompt,
     negative_prompt,
     truncation,
@@ -338,6 +346,7 @@ def sample(
         "sampler": sampler,
         "guidance": guidance,
         "guidance_interval": guidance_interval,
+        "guide": guide,
         "prompt": prompt,
         "negative_prompt": negative_prompt,
     }
@@ -370,6 +379,7 @@ def sample(
         prompt=prompt,
         negative_prompt=negative_prompt,
         truncation=truncation,
+        guide=guide,
         batch_size=batch_size,
         out=out,
     )

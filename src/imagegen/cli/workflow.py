@@ -101,6 +101,7 @@ def run_sampling(
     prompt: str | None = None,
     negative_prompt: str | None = None,
     truncation: float | None = None,
+    guide: str | None = None,
     batch_size: int = 256,
     out: str | None = None,
 ) -> Path:
@@ -120,6 +121,7 @@ def run_sampling(
         ("prompt", prompt),
         ("negative_prompt", negative_prompt),
         ("truncation", truncation),
+        ("guide", guide),
     )
     options = {k: v for k, v in given if v is not None}
     images = r.sample(

@@ -14,6 +14,7 @@ from imagegen.errors import ConfigError
 from imagegen.models.base import GenerativeModel
 from imagegen.models.diffusion.sampler import predicted_x0, run_sampler
 from imagegen.sampling.generate import default_labels, to_uint8
+from imagegen.sampling.run import resolve_guide
 from imagegen.seeding import generator
 from imagegen.viz import auto_scale, make_grid
 
@@ -48,8 +49,8 @@ def denoising_strip(
 
     Args:
         options: sampling options (``sampler``, ``steps``, ``spacing``, ``guidance``,
-            ``guidance_interval``, ``eta``, and ``prompt`` and ``negative_prompt`` for
-            text-to-image).
+            ``guidance_interval``, ``eta``, ``guide`` (a model, or a run or checkpoint folder:
+            autoguidance), and ``prompt`` and ``negative_prompt`` for text-to-image).
 
     Returns:
         the grid (``frames + 1`` columns) and the timestep t of each frame.
@@ -86,6 +87,7 @@ def denoising_strip(
         scheduler,
         options.get("guidance_interval"),
         options.get("negative_prompt"),
+        resolve_guide(options.get("guide"), device),
     )
     gens = _generators(seed, n, device)
     eta = options.get("eta", 0.0)

@@ -59,7 +59,11 @@ class Run:
         progress: Callable[[int, int], None] | None = None,
         **options: Any,
     ) -> np.ndarray:
-        """``n`` images as uint8 ``(n, H, W, C)``; see :func:`imagegen.sampling.generate`."""
+        """``n`` images as uint8 ``(n, H, W, C)``; see :func:`imagegen.sampling.generate`.
+        A diffusion run's ``guide`` option may name a run or checkpoint folder (autoguidance)."""
+        if options.get("guide") is not None:
+            device = next(self.model.parameters()).device
+            options = {**options, "guide": resolve_guide(options["guide"], device)}
         return generate(
             self.model,
             n,
@@ -82,12 +86,19 @@ def load_run(
     """Rebuild the model of a run folder from its config and latest (or named) checkpoint.
 
     Args:
-        path: run folder written by :func:`imagegen.train`.
+        path: run folder written by :func:`imagegen.train`, or one of its checkpoint folders
+            (RUN/checkpoints/step_0001000, the same as ``checkpoint="step_0001000"``).
         device: where to put the model.
         checkpoint: a checkpoint directory name (e.g. "step_0001000"); default the latest.
         ema: use the EMA weights when the run has them.
     """
     path = Path(path)
+    if (
+        checkpoint is None
+        and path.parent.name == "checkpoints"
+        and not (path / "config.json").is_file()
+    ):
+        path, checkpoint = path.parent.parent, path.name
     cfg = read_config(path)
     root = path / "checkpoints"
     if checkpoint is None:
@@ -121,6 +132,14 @@ def load_run(
         weights=f"{name}.safetensors",
         weights_sha256=digest,
     )
+
+
+def resolve_guide(guide: Any, device: torch.device | str = "cpu") -> Any:
+    """A diffusion ``guide`` option as a model: a run or checkpoint folder is loaded (to
+    ``device``); a model is passed through."""
+    if isinstance(guide, str | Path):
+        return load_run(guide, device=str(device)).model
+    return guide
 
 
 def create_ldm(

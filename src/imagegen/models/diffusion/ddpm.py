@@ -16,6 +16,12 @@ Classifier-free guidance (Ho & Salimans 2022): training replaces the condition c
 caption) by a null one ∅ (a null class; the empty caption) with probability p_uncond, so one
 network learns f(x_t, t, c) and f(x_t, t, ∅); sampling follows
 f_w = f(x_t, t, ∅) + w (f(x_t, t, c) - f(x_t, t, ∅)), w = 1 being the plain conditional model.
+
+Autoguidance (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself"): a
+weaker model of the same kind, e.g. a shorter-trained checkpoint or a smaller network, takes the
+place of f(x_t, t, ∅): f_w = f_guide(x_t, t, c) + w (f(x_t, t, c) - f_guide(x_t, t, c)). It needs
+no condition, so it also guides unconditional models. Since eps, v and x_0 predictions are affine
+in the denoiser D(x_t) at a given x_t, mixing predictions mixes denoisers, as the paper does.
 """
 
 from __future__ import annotations
@@ -380,6 +386,43 @@ class DDPM(GenerativeModel):
         # a learned variance is the conditional model's (as in GLIDE): guidance moves the mean
         return torch.cat([guided, f_c[:, c:]], 1)
 
+    def autoguided(
+        self,
+        guide: DDPM,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        y: torch.Tensor | None,
+        w: float,
+        text: Text | None = None,
+    ) -> torch.Tensor:
+        """f_w = f_guide(x_t, t, c) + w (f(x_t, t, c) - f_guide(x_t, t, c)) (autoguidance); a
+        learned variance is this model's."""
+        f = self.predict(x_t, t, y, text).float()
+        if w == 1.0:
+            return f
+        c = x_t.shape[1]
+        f_guide = guide.predict(x_t, t, y, text)[:, :c].float()
+        return torch.cat([f_guide + w * (f[:, :c] - f_guide), f[:, c:]], 1)
+
+    def check_guide(self, guide: Any) -> None:
+        """A guide must denoise the same x_t in the same terms: same kind of model, diffused
+        shape, noise schedule, prediction and conditioning."""
+        if not isinstance(guide, DDPM) or guide.name != self.name:
+            raise ConfigError(
+                f"the guide is a '{getattr(guide, 'name', type(guide).__name__)}' model, this "
+                f"is '{self.name}': guide with a shorter-trained or smaller run of '{self.name}'"
+            )
+        mine, theirs = self.config, guide.config
+        fields = ("schedule", "timesteps", "prediction", "conditional", "text", "text_encoder")
+        differ = [k for k in fields if getattr(mine, k) != getattr(theirs, k)]
+        if tuple(guide.shape) != tuple(self.shape):
+            differ.insert(0, f"shape {tuple(guide.shape)} vs {tuple(self.shape)}")
+        if differ:
+            raise ConfigError(
+                f"the guide differs from the model in {', '.join(differ)}: train the guide "
+                "with the same data, schedule, prediction and conditioning"
+            )
+
     def optim_settings(self, group: str) -> OptimSettings:
         return OptimSettings(lr=self.config.lr)
 
@@ -535,24 +578,33 @@ class DDPM(GenerativeModel):
             "spacing": c.sample_spacing,
             "precision": c.sample_precision,
         }
-        if self.guidable:
-            options["guidance"] = c.guidance
-            options["guidance_interval"] = list(c.guidance_interval)
+        # guidance needs a null condition (label dropout) or a guide model (any run)
+        options["guidance"] = c.guidance
+        options["guidance_interval"] = list(c.guidance_interval)
+        options["guide"] = None
         if c.text:
             options["prompt"] = ""
             options["negative_prompt"] = ""
         return options
 
-    def check_guidance(self, guidance: float | None) -> float:
-        """The guidance scale to sample with (the config's when None), checked."""
+    def check_guidance(self, guidance: float | None, guide: DDPM | None = None) -> float:
+        """The guidance scale to sample with (the config's when None), checked; with a
+        ``guide`` it is the autoguidance scale."""
         w = self.config.guidance if guidance is None else float(guidance)
+        if guide is not None:
+            self.check_guide(guide)
+            if w == 1.0:
+                raise ConfigError(
+                    "a guide acts through the guidance scale, and guidance 1 is the model alone: "
+                    "sample with --guidance above 1 (e.g. 1.5), or drop --guide"
+                )
         if w == 1.0:
             return w
-        if not self.guidable:
+        if not self.guidable and guide is None:
             raise ConfigError(
                 f"guidance={w:g} needs a class- or text-conditional run trained with label "
-                "dropout: train with --set model.conditional=true --set model.label_dropout=0.1, "
-                "or sample with guidance 1"
+                "dropout (train with --set model.conditional=true --set model.label_dropout=0.1) "
+                "or a guide run (--guide RUN: autoguidance); or sample with guidance 1"
             )
         if not 0.0 <= w <= 100.0:
             raise ConfigError(f"guidance={w:g} is out of range: use 0..100 (1 = no guidance)")
@@ -611,15 +663,24 @@ class DDPM(GenerativeModel):
         scheduler: Any = None,
         guidance_interval: tuple[float, ...] | list[float] | None = None,
         negative_prompt: str | list[str] | None = None,
+        guide: DDPM | None = None,
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """(x_t, scalar t) -> the guided prediction for a batch of ``n``: what samplers call.
         A learned variance's channels follow when ``scheduler`` is the ancestral one; guidance
         applies where sigma_t lies in ``guidance_interval`` (default the config's; empty: all)
-        and pushes away from ``negative_prompt`` (text models; default the empty caption)."""
-        w = self.check_guidance(guidance)
+        and pushes away from ``negative_prompt`` (text models; default the empty caption), or,
+        with a ``guide`` model, away from the guide's prediction (autoguidance)."""
+        w = self.check_guidance(guidance, guide)
         device = next(self.parameters()).device
-        null_text = self.check_negative(n, negative_prompt, w, device)
-        if null_text is None and text is not None and w != 1.0:
+        if guide is not None and negative_prompt:
+            raise ConfigError(
+                "a negative prompt acts through classifier-free guidance, which a guide replaces: "
+                "drop --negative-prompt or --guide"
+            )
+        null_text = (
+            None if guide is not None else self.check_negative(n, negative_prompt, w, device)
+        )
+        if null_text is None and text is not None and w != 1.0 and guide is None:
             null_text = self.encode_text([""] * n, device)  # once, not at every step
         interval = self.config.guidance_interval if guidance_interval is None else guidance_interval
         check_interval("sample guidance_interval", interval)
@@ -634,7 +695,10 @@ class DDPM(GenerativeModel):
                 sigma_t = float(self.log_sigma[int(t)].exp())
                 w_t = w if interval[0] < sigma_t <= interval[1] else 1.0
             with autocast(x_t.device, precision):
-                out = self.guided(x_t, t.expand(n), y, w_t, text, null_text).float()
+                if guide is None:
+                    out = self.guided(x_t, t.expand(n), y, w_t, text, null_text).float()
+                else:
+                    out = self.autoguided(guide, x_t, t.expand(n), y, w_t, text)
             return out if variance else out[:, : x_t.shape[1]]
 
         return fn
@@ -670,14 +734,17 @@ class DDPM(GenerativeModel):
         precision: str | None = None,
         guidance_interval: tuple[float, ...] | list[float] | None = None,
         negative_prompt: str | list[str] | None = None,
+        guide: DDPM | None = None,
         **options: Any,
     ) -> torch.Tensor:
+        """``guide``: a weaker model of the same kind to guide by (autoguidance; the Python API
+        takes the model, ``Run.sample`` and the CLI a run or checkpoint folder)."""
         device = next(self.parameters()).device
         y = self.check_labels(n, labels, device)
         text = self.check_prompt(n, prompt, device)
         scheduler, k = self.make_sampler(sampler, steps, spacing)
         fn = self.model_fn(
-            n, y, guidance, text, precision, scheduler, guidance_interval, negative_prompt
+            n, y, guidance, text, precision, scheduler, guidance_interval, negative_prompt, guide
         )
         x_0 = run_sampler(
             fn, scheduler, (n, *self.shape), k, generator, device, eta, clip=self.clip

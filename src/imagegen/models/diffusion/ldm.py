@@ -101,6 +101,20 @@ class LDM(DDPM):
         # autoencoder is frozen, so each image is encoded once instead of once per epoch
         self._cache = torch.empty(0)
 
+    def check_guide(self, guide: Any) -> None:
+        """A guide must also diffuse the same latents: the same autoencoder run and scale s."""
+        super().check_guide(guide)
+        mine, theirs = self.config, guide.config
+        same_ae = (mine.autoencoder_run, mine.autoencoder_config) == (
+            theirs.autoencoder_run,
+            theirs.autoencoder_config,
+        )
+        if not same_ae or float(guide.latent_scale) != float(self.latent_scale):
+            raise ConfigError(
+                "the guide diffuses other latents (its autoencoder run or latent scale differs): "
+                "train the guide on the same autoencoder run and data"
+            )
+
     def param_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         return {"main": list(self.unet.parameters())}  # the autoencoder stays frozen
 

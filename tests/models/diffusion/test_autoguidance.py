@@ -1,0 +1,136 @@
+"""Autoguidance: a weaker model of the same kind replaces the null condition,
+f_w = f_guide + w (f - f_guide), for unconditional models too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from imagegen.data import load_dataset
+from imagegen.data.base import DataSpec
+from imagegen.errors import ConfigError
+from imagegen.models import create_model
+from imagegen.sampling import create_ldm, load_run
+from imagegen.training import train
+from tests.cli.test_cli import run_cli
+from tests.conftest import TINY
+
+SPEC = DataSpec("t", 1, 8, 3)
+
+
+def _model(seed=0, **over):
+    return create_model("ddpm", SPEC, {**TINY["ddpm"], **over}, seed=seed).eval()
+
+
+def _draw(model, **options):
+    return model.sample(3, generator=torch.Generator().manual_seed(1), **options)
+
+
+def test_autoguidance_mixes_the_two_predictions_linearly():
+    model, guide = _model(), _model(seed=1)
+    x_t, t = torch.randn(4, 1, 8, 8), torch.tensor([3, 50, 99, 10])
+    with torch.no_grad():
+        f, g = model.predict(x_t, t), guide.predict(x_t, t)
+        assert not torch.allclose(f, g)
+        assert torch.equal(model.autoguided(guide, x_t, t, None, 1.0), f)
+        torch.testing.assert_close(model.autoguided(guide, x_t, t, None, 0.0), g)
+        torch.testing.assert_close(model.autoguided(guide, x_t, t, None, 2.5), g + 2.5 * (f - g))
+
+
+def test_an_unconditional_model_samples_with_a_guide():
+    model, guide = _model(), _model(seed=1)
+    guided = _draw(model, guide=guide, guidance=2.0)
+    assert torch.equal(guided, _draw(model, guide=guide, guidance=2.0))  # deterministic
+    assert not torch.allclose(guided, _draw(model))
+    # a guide that predicts what the model predicts leaves the samples as they were
+    twin = _model()
+    torch.testing.assert_close(_draw(model, guide=twin, guidance=3.0), _draw(model))
+
+
+def test_a_conditional_guide_sees_the_same_labels():
+    model = _model(conditional=True)
+    guide = _model(seed=1, conditional=True)
+    y, x_t = torch.tensor([0, 2]), torch.randn(2, 1, 8, 8)
+    seen = []
+    real = guide.predict
+
+    def spy(x, tt, labels=None, text=None):
+        seen.append(labels.clone())
+        return real(x, tt, labels, text)
+
+    guide.predict = spy
+    fn = model.model_fn(2, y, 1.5, guide=guide)
+    with torch.no_grad():
+        fn(x_t, torch.tensor(40))
+    assert torch.equal(seen[0], y)  # no null class: the model was trained without dropout
+
+
+def test_bad_guides_and_scales_are_refused():
+    model = _model()
+    with pytest.raises(ConfigError, match="guidance 1 is the model alone"):
+        _draw(model, guide=_model(seed=1))
+    with pytest.raises(ConfigError, match="prediction"):
+        _draw(model, guide=_model(prediction="v"), guidance=2.0)
+    with pytest.raises(ConfigError, match="conditional"):
+        _draw(model, guide=_model(conditional=True), guidance=2.0)
+    other = create_model("ddpm", DataSpec("t", 1, 16, 3), TINY["ddpm"], seed=0)
+    with pytest.raises(ConfigError, match="shape"):
+        _draw(model, guide=other, guidance=2.0)
+    vae = create_model("vae", SPEC, TINY["vae"], seed=0)
+    with pytest.raises(ConfigError, match="guide is a 'vae' model"):
+        _draw(model, guide=vae, guidance=2.0)
+    with pytest.raises(ConfigError, match="or a guide run"):
+        _draw(model, guidance=2.0)  # unconditional and no guide: nothing to guide by
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A tiny ddpm run on digits with a checkpoint at step 2 and one at step 4."""
+    digits = load_dataset("digits", split="train")
+    out = tmp_path_factory.mktemp("ag") / "run"
+    model = create_model("ddpm", digits.spec, TINY["ddpm"], seed=0)
+    train(model, digits, out, steps=4, batch_size=8, sample_every=0, ckpt_every=2, keep_last=4)
+    return digits, out
+
+
+def test_a_checkpoint_folder_guides_its_own_run_from_python_and_the_cli(runs, tmp_path, capsys):
+    _, out = runs
+    early = out / "checkpoints" / "step_0000002"
+    assert load_run(early).step == 2  # a checkpoint folder loads like RUN + checkpoint=
+    r = load_run(out)
+    assert r.step == 4
+    plain = r.sample(4, seed=3, steps=3)
+    guided = r.sample(4, seed=3, steps=3, guide=str(early), guidance=2.0)
+    by_model = r.sample(4, seed=3, steps=3, guide=load_run(early).model, guidance=2.0)
+    assert np.array_equal(guided, by_model)
+    assert not np.array_equal(guided, plain)
+    npz = tmp_path / "s.npz"
+    code, _, err = run_cli(
+        capsys, "sample", str(out), "--n", "4", "--seed", "3", "--steps", "3",
+        "--guide", str(early), "--guidance", "2", "--out", str(npz),
+    )  # fmt: skip
+    assert code == 0, err
+    assert np.array_equal(np.load(npz)["x"], guided)
+    code, _, err = run_cli(capsys, "sample", str(out), "--n", "2", "--guide", str(early))
+    assert code != 0 and "guidance 1 is the model alone" in err
+
+
+def test_an_ldm_guide_must_diffuse_the_same_latents(tmp_path):
+    digits = load_dataset("digits", split="train")
+    ae = create_model("vae", digits.spec, TINY["vae"], seed=0)
+    ae_run = tmp_path / "vae"
+    train(ae, digits, ae_run, steps=1, batch_size=8, sample_every=0)
+    unet = {k: TINY["ldm"][k] for k in ("channels", "attention", "timesteps", "sample_steps")}
+    model = create_ldm(ae_run, digits.spec, unet).eval()
+    guide = create_ldm(ae_run, digits.spec, unet, seed=1).eval()
+    batch = digits.batch(np.arange(16))
+    model.diffused(batch)  # measures the latent scale s
+    with pytest.raises(ConfigError, match="latent scale"):
+        model.sample(2, generator=torch.Generator().manual_seed(0), guide=guide, guidance=2.0)
+    guide.diffused(batch)
+    out = model.sample(2, generator=torch.Generator().manual_seed(0), guide=guide, guidance=2.0)
+    assert (
+        out.shape == (2, 1, digits.spec.resolution, digits.spec.resolution)
+        and torch.isfinite(out).all()
+    )
