@@ -672,16 +672,16 @@ class DDPM(GenerativeModel):
         with a ``guide`` model, away from the guide's prediction (autoguidance)."""
         w = self.check_guidance(guidance, guide)
         device = next(self.parameters()).device
+        null_text = None
         if guide is not None and negative_prompt:
             raise ConfigError(
                 "a negative prompt acts through classifier-free guidance, which a guide replaces: "
                 "drop --negative-prompt or --guide"
             )
-        null_text = (
-            None if guide is not None else self.check_negative(n, negative_prompt, w, device)
-        )
-        if null_text is None and text is not None and w != 1.0 and guide is None:
-            null_text = self.encode_text([""] * n, device)  # once, not at every step
+        if guide is None:
+            null_text = self.check_negative(n, negative_prompt, w, device)
+            if null_text is None and text is not None and w != 1.0:
+                null_text = self.encode_text([""] * n, device)  # once, not at every step
         interval = self.config.guidance_interval if guidance_interval is None else guidance_interval
         check_interval("sample guidance_interval", interval)
         variance = self.learned_variance and isinstance(scheduler, DDPMScheduler)
