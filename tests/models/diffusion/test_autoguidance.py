@@ -15,6 +15,7 @@ from imagegen.sampling import create_ldm, load_run
 from imagegen.training import train
 from tests.cli.test_cli import run_cli
 from tests.conftest import TINY
+from tests.models.diffusion.spies import record_labels
 
 SPEC = DataSpec("t", 1, 8, 3)
 
@@ -52,14 +53,7 @@ def test_a_conditional_guide_sees_the_same_labels():
     model = _model(conditional=True)
     guide = _model(seed=1, conditional=True)
     y, x_t = torch.tensor([0, 2]), torch.randn(2, 1, 8, 8)
-    seen = []
-    real = guide.predict
-
-    def spy(x, tt, labels=None, text=None):
-        seen.append(labels.clone())
-        return real(x, tt, labels, text)
-
-    guide.predict = spy
+    seen = record_labels(guide)
     fn = model.model_fn(2, y, 1.5, guide=guide)
     with torch.no_grad():
         fn(x_t, torch.tensor(40))

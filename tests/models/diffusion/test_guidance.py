@@ -9,6 +9,7 @@ from imagegen.data.base import Batch, DataSpec
 from imagegen.errors import ConfigError
 from imagegen.models import create_model
 from tests.conftest import TINY
+from tests.models.diffusion.spies import record_labels
 
 SPEC = DataSpec("t", 1, 8, 3)
 CFG = {**TINY["ddpm"], "conditional": True, "label_dropout": 0.2}
@@ -34,14 +35,7 @@ def test_guidance_scale_one_is_the_conditional_model_and_w_mixes_linearly():
 
 def test_label_dropout_feeds_the_null_class_at_its_rate():
     model = _model(label_dropout=0.3).train()
-    seen = []
-    real_predict = model.predict
-
-    def spy(x_t, t, y=None, text=None):
-        seen.append(y.clone())
-        return real_predict(x_t, t, y, text)
-
-    model.predict = spy
+    seen = record_labels(model)
     n = 600
     y = torch.arange(n) % 3
     batch = Batch(x=torch.rand(n, 1, 8, 8) * 2 - 1, y=y)
