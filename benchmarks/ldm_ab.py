@@ -1,11 +1,14 @@
-"""Benchmark: short A/B runs of MNIST latent-diffusion priors at an equal time budget.
+"""Benchmark: short A/B runs of latent-diffusion priors at an equal time budget.
 
     python benchmarks/ldm_ab.py deep4 --base lean_b32 --set model.layers_per_block=4
     python benchmarks/ldm_ab.py lr3 --base lean_deep --set model.lr=0.003 --minutes 5
+    python benchmarks/ldm_ab.py c_b64 --data cifar10 --base cond --set train.batch_size=64 \
+        --minutes 12 --guidance 2 --reference train
 
-Each run trains benchmarks/configs/mnist_ldm_<--base>.yaml with the --set overrides for --minutes
-(seed 0), then draws --n samples (seed 1) with --sampler and scores FID-n against the MNIST test
-set. FID-2k is biased upwards against FID-10k and only compares variants with each other; a short
+Each run trains benchmarks/configs/<--data>_ldm_<--base>.yaml with the --set overrides for
+--minutes (seed 0), then draws --n samples (seed 1; a conditional model's labels cycle through the
+classes) with --sampler at --guidance and scores FID-n against the test set, or with --reference
+train against SELECT_REF training images (a choice made on the test set would tune to it). FID-2k is biased upwards against FID-10k and only compares variants with each other; a short
 budget favours variants that learn fast, so a winner still needs its full-length run
 (benchmarks/diffusion_family.py). Appends one line to benchmarks/results/ldm_ab.jsonl; runs go to
 benchmarks/out/ab_<NAME>.
@@ -23,9 +26,10 @@ from pathlib import Path
 import yaml
 
 import imagegen as ig
+from imagegen.sampling.generate import default_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, commit, machine  # noqa: E402
+from common import ROOT, SELECT_REF, commit, machine, score  # noqa: E402
 
 COMMIT_AT_START = commit()
 RESULTS = ROOT / "benchmarks" / "results" / "ldm_ab.jsonl"
@@ -44,9 +48,11 @@ def parse_set(items: list[str]) -> dict[str, dict]:
 
 
 def run_variant(args: argparse.Namespace) -> dict:
-    path = ROOT / "benchmarks" / "configs" / f"mnist_ldm_{args.base}.yaml"
+    path = ROOT / "benchmarks" / "configs" / f"{args.data}_ldm_{args.base}.yaml"
     if not path.is_file():
-        sys.exit(f"no config {path.name}: --base names benchmarks/configs/mnist_ldm_<BASE>.yaml")
+        sys.exit(
+            f"no config {path.name}: --base names benchmarks/configs/{args.data}_ldm_<BASE>.yaml"
+        )
     cfg = yaml.safe_load(path.read_text())
     over = parse_set(args.set)
     mcfg = {**cfg["model"], **over["model"]}
@@ -59,8 +65,8 @@ def run_variant(args: argparse.Namespace) -> dict:
         "sample_every": 0,
         "ckpt_every": 0,
     }
-    train = ig.load_dataset("mnist", split="train", data_root=args.data_root)
-    test = ig.load_dataset("mnist", split="test", data_root=args.data_root)
+    train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
+    test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
     out = Path(args.out) / f"ab_{args.name}"
     shutil.rmtree(out, ignore_errors=True)
     model = ig.create_ldm(ROOT / mcfg["autoencoder_run"], train.spec, mcfg, seed=0)
@@ -68,11 +74,17 @@ def run_variant(args: argparse.Namespace) -> dict:
     run = ig.load_run(out)
     kind, k = args.sampler.split(":")
     t0 = time.time()
-    images = run.sample(args.n, seed=1, sampler=kind, steps=int(k))
+    labels = default_labels(run.model, args.n)
+    guidance = {} if args.guidance is None else {"guidance": args.guidance}
+    images = run.sample(args.n, seed=1, labels=labels, sampler=kind, steps=int(k), **guidance)
     sample_s = time.time() - t0
-    fid = ig.evaluate(images, test, metrics=["fid"], progress=None)["fid"]
+    if args.reference == "train":
+        scores = score(images, train, ["fid"], labels, train, n_ref=SELECT_REF)
+    else:
+        scores = score(images, test, ["fid"], labels, train)
     res = {
         "name": args.name,
+        "data": args.data,
         "base": args.base,
         "set": over,
         "commit": COMMIT_AT_START,
@@ -80,8 +92,11 @@ def run_variant(args: argparse.Namespace) -> dict:
         "minutes": args.minutes,
         "steps": run.step,
         "sampler": args.sampler,
+        **guidance,
         "n": args.n,
-        "fid": round(fid, 2),
+        "reference": args.reference,  # train: SELECT_REF training images
+        "fid": round(scores["fid"], 2),
+        **({"acc": round(float(scores["acc"]), 4)} if "acc" in scores else {}),
         "sample_images_per_second": round(args.n / sample_s, 1),
         "command": "python benchmarks/ldm_ab.py " + " ".join(sys.argv[1:]),
     }
@@ -96,11 +111,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("name", help="the variant's name (its run goes to benchmarks/out/ab_NAME)")
-    p.add_argument("--base", default="lean_b32", help="configs/mnist_ldm_<BASE>.yaml")
+    p.add_argument("--data", default="mnist", choices=["mnist", "cifar10"])
+    p.add_argument("--base", default="lean_b32", help="configs/<DATA>_ldm_<BASE>.yaml")
     p.add_argument("--set", nargs="*", default=[], help="SECTION.KEY=VALUE overrides")
     p.add_argument("--minutes", type=float, default=5.0)
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--sampler", default="dpm:20", help="KIND:STEPS")
+    p.add_argument("--guidance", type=float, default=None, help="default: the config's")
+    p.add_argument("--reference", default="test", choices=["test", "train"])
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     run_variant(p.parse_args())

@@ -635,19 +635,24 @@ def ldm_ab_section() -> list[str]:
     lines = [
         "## Latent diffusion: short A/B runs of the prior",
         "",
-        "MNIST, unconditional `ldm` priors on the lean `klvae`, each a base config plus overrides",
-        "trained for the same few minutes; FID-n (biased upwards against FID-10k: for comparing",
-        "rows only) against the test set. Command: `python benchmarks/ldm_ab.py NAME --base BASE",
-        "--set SECTION.KEY=VALUE`.",
+        "`ldm` priors, each a base config plus overrides trained for the same few minutes (MNIST:",
+        "unconditional on the lean `klvae`; CIFAR-10: class-conditional on the lean16 `klvae`,",
+        "sampled at guidance w). FID-n is biased upwards against FID-10k: it compares rows of one",
+        "dataset only; its reference is the test set, or 5,000 training images where it says train.",
+        "Command: `python benchmarks/ldm_ab.py NAME --data DATA --base BASE --set SECTION.KEY=VALUE`.",
         "",
-        "| variant | base | overrides | minutes | steps | sampler | FID | machine | commit |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| data | variant | base | overrides | minutes | steps | sampler | w | FID (reference) "
+        "| acc | machine | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in recs:
         sets = ", ".join(f"{s}.{k}={v}" for s, kv in r["set"].items() for k, v in kv.items())
+        acc = f"{r['acc']:.1%}" if "acc" in r else "-"
         lines.append(
-            f"| {r['name']} | {r['base']} | {sets or '-'} | {r['minutes']:g} | {r['steps']} | "
-            f"{r['sampler']} | {r['fid']:.2f} (n={r['n']}) | {r['machine']} | {r['commit']} |"
+            f"| {r.get('data', 'mnist')} | {r['name']} | {r['base']} | {sets or '-'} | "
+            f"{r['minutes']:g} | {r['steps']} | {r['sampler']} | {r.get('guidance', '-')} | "
+            f"{r['fid']:.2f} (n={r['n']}, {r.get('reference', 'test')}) | {acc} | "
+            f"{r['machine']} | {r['commit']} |"
         )
     return lines + [""]
 
