@@ -8,8 +8,9 @@
 Each run trains benchmarks/configs/<--data>_ldm_<--base>.yaml with the --set overrides for
 --minutes (seed 0), then draws --n samples (seed 1; a conditional model's labels cycle through the
 classes) with --sampler at --guidance and scores FID-n against the test set, or with --reference
-train against SELECT_REF training images (a choice made on the test set would tune to it). FID-2k is biased upwards against FID-10k and only compares variants with each other; a short
-budget favours variants that learn fast, so a winner still needs its full-length run
+train against SELECT_REF training images (a choice made on the test set would tune to it). FID-2k
+is biased upwards against FID-10k and only compares variants with each other; a short budget
+favours variants that learn fast, so a winner still needs its full-length run
 (benchmarks/diffusion_family.py). Appends one line to benchmarks/results/ldm_ab.jsonl; runs go to
 benchmarks/out/ab_<NAME>.
 """
