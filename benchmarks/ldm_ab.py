@@ -6,11 +6,12 @@
         --minutes 12 --guidance 2 --reference train
 
 Each run trains benchmarks/configs/<--data>_ldm_<--base>.yaml with the --set overrides for
---minutes (seed 0), then draws --n samples (seed 1; a conditional model's labels cycle through the
-classes) with --sampler at --guidance and scores FID-n against the test set, or with --reference
-train against SELECT_REF training images (a choice made on the test set would tune to it). FID-2k
-is biased upwards against FID-10k and only compares variants with each other; a short budget
-favours variants that learn fast, so a winner still needs its full-length run
+--minutes (--seed, default 0), then draws --n samples (seed 1; a conditional model's labels cycle
+through the classes) with --sampler at --guidance and scores FID-n against the test set, or with
+--reference train against SELECT_REF training images (a choice made on the test set would tune
+to it). FID-2k is biased upwards against FID-10k and only compares variants with each other; a
+rerun at another --seed shows how far two runs of one variant differ. A short budget favours
+variants that learn fast, so a winner still needs its full-length run
 (benchmarks/diffusion_family.py). Appends one line to benchmarks/results/ldm_ab.jsonl; runs go to
 benchmarks/out/ab_<NAME>.
 """
@@ -62,7 +63,7 @@ def run_variant(args: argparse.Namespace) -> dict:
         **over["train"],
         "minutes": args.minutes,
         "steps": None,
-        "seed": 0,
+        "seed": args.seed,
         "sample_every": 0,
         "ckpt_every": 0,
     }
@@ -70,7 +71,7 @@ def run_variant(args: argparse.Namespace) -> dict:
     test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
     out = Path(args.out) / f"ab_{args.name}"
     shutil.rmtree(out, ignore_errors=True)
-    model = ig.create_ldm(ROOT / mcfg["autoencoder_run"], train.spec, mcfg, seed=0)
+    model = ig.create_ldm(ROOT / mcfg["autoencoder_run"], train.spec, mcfg, seed=args.seed)
     ig.train(model, train, out, ig.TrainConfig.from_dict(tcfg), progress=True)
     run = ig.load_run(out)
     kind, k = args.sampler.split(":")
@@ -91,6 +92,7 @@ def run_variant(args: argparse.Namespace) -> dict:
         "commit": COMMIT_AT_START,
         "machine": machine(),
         "minutes": args.minutes,
+        **({"seed": args.seed} if args.seed else {}),
         "steps": run.step,
         "sampler": args.sampler,
         **guidance,
@@ -117,6 +119,12 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], help="SECTION.KEY=VALUE overrides")
     p.add_argument("--minutes", type=float, default=5.0)
     p.add_argument("--n", type=int, default=2000)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="training seed (a rerun at another seed measures the noise)",
+    )
     p.add_argument("--sampler", default="dpm:20", help="KIND:STEPS")
     p.add_argument("--guidance", type=float, default=None, help="default: the config's")
     p.add_argument("--reference", default="test", choices=["test", "train"])

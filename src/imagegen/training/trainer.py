@@ -198,6 +198,11 @@ class Trainer:
         self.model.to(self.device)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self.ema = EMA(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay > 0 else None
+        if cfg.compile:  # in place (nn.Module.compile): state_dict keys stay the same
+            for net in self.model.children():
+                if any(q.requires_grad for q in net.parameters()):
+                    net.compile()
         self.groups = model.param_groups()
         self.opt = {}
         self.base_lr = {}
@@ -207,7 +212,6 @@ class Trainer:
             self.opt[name] = torch.optim.Adam(
                 params, lr=s.lr, betas=s.betas, weight_decay=s.weight_decay
             )
-        self.ema = EMA(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay > 0 else None
         self.sampler = EpochSampler(len(data), cfg.batch_size, cfg.seed)
         self.step = 0
         self.elapsed = 0.0
