@@ -198,6 +198,7 @@ class Trainer:
         self.model.to(self.device)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        # the EMA copy is taken before compiling: it only samples, and is never compiled
         self.ema = EMA(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay > 0 else None
         if cfg.compile:  # in place (nn.Module.compile): state_dict keys stay the same
             for net in self.model.children():
