@@ -5,7 +5,9 @@ Rombach et al. 2022 (Sec. 3.1, "KL-reg."): the encoder gives a diagonal Gaussian
 beta far below 1 (theirs: 1e-6 against a summed L1), so the latent keeps nearly every detail and
 the KL term only keeps its scale in check. With ``adversarial > 0`` the decoder also plays a hinge
 GAN against a PatchGAN, weighted by VQGAN's adaptive lambda
-(:mod:`imagegen.models.vae.adversarial_decoder`, shared with ``vqvae``), for sharp strokes.
+(:mod:`imagegen.models.vae.adversarial_decoder`, shared with ``vqvae``), for sharp strokes. With
+``equivariance > 0`` that share of the steps reconstructs a rotated or downscaled image from the
+equally transformed latent instead (EQ-VAE, :mod:`imagegen.models.vae.equivariance`).
 
 With beta << 1 the aggregate posterior is far from N(0, I), so this model's own samples (z from
 the prior, decoded) are poor by design: ``ldm`` learns the prior afterwards. Encoder and decoder
@@ -33,6 +35,7 @@ from imagegen.models.base import (
 )
 from imagegen.models.layers import pyramid
 from imagegen.models.layers.patch_discriminator import PatchDiscriminator
+from imagegen.models.vae import equivariance as eq
 from imagegen.models.vae import likelihood as lik
 from imagegen.models.vae.adversarial_decoder import discriminator_step, generator_term
 from imagegen.models.vae.autoencoder import Autoencoder
@@ -60,6 +63,8 @@ class KLVAEConfig(ModelConfig):
         adversarial: weight of the decoder's hinge GAN loss against a PatchGAN (0: none).
         adv_start: fraction of the budget after which the discriminator and that loss start.
         disc_width: channels of the discriminator's first layer.
+        equivariance: probability that a training step decodes tau(z) against tau(x), tau a
+            random rotation or downscaling (EQ-VAE's p; its steps have no adversarial term).
     """
 
     width: int = 64
@@ -76,6 +81,7 @@ class KLVAEConfig(ModelConfig):
     adversarial: float = 0.0
     adv_start: float = 0.1
     disc_width: int = 64
+    equivariance: float = 0.0
 
     def validate(self) -> None:
         name = "KLVAEConfig"
@@ -91,6 +97,7 @@ class KLVAEConfig(ModelConfig):
         check_range(name, "adversarial", self.adversarial, 0.0)
         check_range(name, "adv_start", self.adv_start, 0.0, 0.999)
         check_range(name, "disc_width", self.disc_width, 8)
+        check_range(name, "equivariance", self.equivariance, 0.0, 1.0)
 
 
 def _levels(cfg: KLVAEConfig, spec: DataSpec) -> list[int]:
@@ -193,11 +200,19 @@ class KLVAE(Autoencoder):
         return self.net.decode(z).sample
 
     def _terms(
-        self, x: torch.Tensor, labels: torch.Tensor | None, generator: Generators
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """The ELBO's terms (see :meth:`elbo_terms`) and the decoder's output."""
+        self,
+        x: torch.Tensor,
+        labels: torch.Tensor | None,
+        generator: Generators,
+        tau: eq.Transform | None = None,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The ELBO's terms (see :meth:`elbo_terms`), the decoder's output and its target: x, or
+        with ``tau`` the image tau(x) that it decodes from tau(z) (KL stays that of q(z|x))."""
         mu, logvar = self.posterior(x)
-        h = self.decoder_out(reparameterize(mu, logvar, generator))
+        z = reparameterize(mu, logvar, generator)
+        if tau is not None:
+            z, x = tau(z), tau(x, self.spec.resolution // self.grid[-1])
+        h = self.decoder_out(z)
         mu_p = self.prior_mean(labels, mu).float()
         kl = kl_two_gaussians(mu.float(), logvar.float(), mu_p, torch.zeros_like(mu_p))
         terms = {
@@ -205,7 +220,7 @@ class KLVAE(Autoencoder):
             "kl": kl.flatten(1).sum(1),
             "mu": mu.flatten(1),  # for the active-units count
         }
-        return terms, h
+        return terms, h, x
 
     def elbo_terms(
         self, x: torch.Tensor, labels: torch.Tensor | None, generator: Generators
@@ -222,12 +237,14 @@ class KLVAE(Autoencoder):
         if phase == "D":
             return self._disc_loss(batch)
         y = batch.y if self.conditional else None
-        t, h = self._terms(batch.x, y, generator)
-        dims = batch.x[0].numel()
-        rec = t["rec"].mean() / dims
-        loss = rec + self.config.beta * t["kl"].mean() / dims
+        tau = None
+        if self.training and torch.is_grad_enabled():
+            tau = eq.draw(generator, self.config.equivariance, self.grid[-1])
+        t, h, target = self._terms(batch.x, y, generator, tau)
+        rec = t["rec"].mean() / target[0].numel()
+        loss = rec + self.config.beta * t["kl"].mean() / batch.x[0].numel()
         logs: dict[str, torch.Tensor] = {}
-        if self._adv_on and torch.is_grad_enabled():
+        if self._adv_on and tau is None and torch.is_grad_enabled():
             assert self.disc is not None
             x_rec = lik.mean(self.likelihood, h)
             w_last = self.net.decoder.conv_out.weight
@@ -236,7 +253,7 @@ class KLVAE(Autoencoder):
             self._last = (batch.x, x_rec.detach())
         with torch.no_grad():
             x_rec = lik.mean(self.likelihood, h).float()
-            mse = (x_rec - batch.x).pow(2).mean() / 4  # [0, 1] scale
+            mse = (x_rec - target).pow(2).mean() / 4  # [0, 1] scale
         return StepOutput(
             loss,
             {
