@@ -48,6 +48,16 @@ def machine() -> str:
     return f"{cpu} ({isa}), {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
+def reuse_budget(out: Path, args) -> None:
+    """With ``--reuse`` of a trained run in ``out``, set ``args.minutes`` to the budget that
+    trained it, so the record's budget and command say what produced the weights (not this
+    scoring call's default)."""
+    import json
+
+    if args.reuse and (out / "checkpoints").is_dir() and (out / "config.json").is_file():
+        args.minutes = float(json.loads((out / "config.json").read_text())["train"]["minutes"])
+
+
 def train_or_reuse(name: str, tag: str, prefix: str, args):
     """Train model ``name`` with benchmarks/configs/<tag>.yaml for ``args.minutes`` into
     ``args.out``/<prefix>_<tag> (or reuse that run with ``args.reuse``).
@@ -66,6 +76,7 @@ def train_or_reuse(name: str, tag: str, prefix: str, args):
     train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
     test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
     out = Path(args.out) / f"{prefix}_{tag}"
+    reuse_budget(out, args)
     tcfg = ig.TrainConfig.from_dict(
         {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
     )

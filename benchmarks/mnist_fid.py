@@ -23,7 +23,7 @@ import imagegen as ig
 from imagegen.viz import auto_scale, make_grid, save_png
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, commit, machine  # noqa: E402
+from common import ROOT, commit, machine, reuse_budget  # noqa: E402
 
 COMMIT_AT_START = commit()  # the code that runs is the code checked out when the benchmark started
 
@@ -34,6 +34,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     train = ig.load_dataset("mnist", split="train", data_root=args.data_root)
     test = ig.load_dataset("mnist", split="test", data_root=args.data_root)
     out = Path(args.out) / f"mnist_{name}"
+    reuse_budget(out, args)
     tcfg = ig.TrainConfig.from_dict(
         {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
     )

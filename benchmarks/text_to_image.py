@@ -46,7 +46,7 @@ from imagegen.sampling.diffusion_pictures import denoising_strip, guidance_grid
 from imagegen.viz import make_grid, save_png
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, commit, machine  # noqa: E402
+from common import ROOT, commit, machine, reuse_budget  # noqa: E402
 
 COMMIT_AT_START = commit()
 N_TRIPLES = len(SHAPES) * len(COLOURS) * len(POSITIONS)
@@ -259,6 +259,7 @@ def main() -> None:
     keep_phrase = {**CAPTION_KEEP, **cfg.get("captions", {})}
     train = training_data(full, held, args.seed, keep_phrase)
     out = Path(args.out) / name
+    reuse_budget(out, args)
     tcfg = ig.TrainConfig.from_dict(
         {**cfg.get("train", {}), "minutes": args.minutes, "steps": None, "seed": args.seed}
     )
