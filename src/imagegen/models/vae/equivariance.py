@@ -39,7 +39,7 @@ def draw(generator: torch.Generator, p: float, side: int) -> Transform | None:
     u = torch.rand(3, generator=generator, device=generator.device).tolist()
     if u[0] >= p:
         return None
-    smallest = max((side + 1) // 2, 1)
+    smallest = (side + 1) // 2  # ceil(side / 2), at least 1
     if u[1] < 0.5 or smallest >= side:  # rotate (a 1 x 1 map cannot shrink)
         return Transform(1 + min(int(u[2] * 3), 2), side)
     return Transform(0, smallest + min(int(u[2] * (side - smallest)), side - smallest - 1))
