@@ -14,6 +14,12 @@ rerun at another --seed shows how far two runs of one variant differ. A short bu
 variants that learn fast, so a winner still needs its full-length run
 (benchmarks/diffusion_family.py). Appends one line to benchmarks/results/ldm_ab.jsonl; runs go to
 benchmarks/out/ab_<NAME>.
+
+--run DIR scores a run trained elsewhere (e.g. a full hour of diffusion_family.py) the same way,
+without training; its record takes the budget and config from the run's own config.json:
+
+    python benchmarks/ldm_ab.py l1_60 --data cifar10 --guidance 2 --reference train \
+        --run benchmarks/out/diffusion_cifar10_ldm_cond_l1 --set model.sample_precision=bf16
 """
 
 from __future__ import annotations
@@ -49,14 +55,26 @@ def parse_set(items: list[str]) -> dict[str, dict]:
     return over
 
 
-def run_variant(args: argparse.Namespace) -> dict:
+def trained_run(args: argparse.Namespace) -> tuple[Path, dict]:
+    """(run folder, overrides) of --run, or of a fresh --minutes run of --base with --set."""
+    over = parse_set(args.set)
+    if args.run:
+        out = Path(args.run)
+        if not (out / "config.json").is_file() or not (out / "checkpoints").is_dir():
+            sys.exit(f"--run {out} is not a trained run: name a folder with checkpoints/ in it")
+        if over["train"] or set(over["model"]) - {"sample_precision"}:
+            sys.exit("--run scores a trained run: only --set model.sample_precision=... applies")
+        cfg = json.loads((out / "config.json").read_text())
+        args.minutes = float(cfg["train"]["minutes"])
+        args.seed = int(cfg["train"].get("seed") or 0)
+        args.base = f"run:{out.name}"
+        return out, over
     path = ROOT / "benchmarks" / "configs" / f"{args.data}_ldm_{args.base}.yaml"
     if not path.is_file():
         sys.exit(
             f"no config {path.name}: --base names benchmarks/configs/{args.data}_ldm_<BASE>.yaml"
         )
     cfg = yaml.safe_load(path.read_text())
-    over = parse_set(args.set)
     mcfg = {**cfg["model"], **over["model"]}
     tcfg = {
         **cfg["train"],
@@ -68,17 +86,26 @@ def run_variant(args: argparse.Namespace) -> dict:
         "ckpt_every": 0,
     }
     train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
-    test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
     out = Path(args.out) / f"ab_{args.name}"
     shutil.rmtree(out, ignore_errors=True)
     model = ig.create_ldm(ROOT / mcfg["autoencoder_run"], train.spec, mcfg, seed=args.seed)
     ig.train(model, train, out, ig.TrainConfig.from_dict(tcfg), progress=True)
+    return out, over
+
+
+def run_variant(args: argparse.Namespace) -> dict:
+    out, over = trained_run(args)
+    train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
+    test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
     run = ig.load_run(out)
     kind, k = args.sampler.split(":")
     t0 = time.time()
     labels = default_labels(run.model, args.n)
-    guidance = {} if args.guidance is None else {"guidance": args.guidance}
-    images = run.sample(args.n, seed=1, labels=labels, sampler=kind, steps=int(k), **guidance)
+    opts = {} if args.guidance is None else {"guidance": args.guidance}
+    # a --run keeps its own sample_precision unless --set names one
+    if args.run and over["model"].get("sample_precision"):
+        opts["precision"] = over["model"]["sample_precision"]
+    images = run.sample(args.n, seed=1, labels=labels, sampler=kind, steps=int(k), **opts)
     sample_s = time.time() - t0
     if args.reference == "train":
         scores = score(images, train, ["fid"], labels, train, n_ref=SELECT_REF)
@@ -95,7 +122,7 @@ def run_variant(args: argparse.Namespace) -> dict:
         **({"seed": args.seed} if args.seed else {}),
         "steps": run.step,
         "sampler": args.sampler,
-        **guidance,
+        **({"guidance": args.guidance} if args.guidance is not None else {}),
         "n": args.n,
         "reference": args.reference,  # train: SELECT_REF training images
         "fid": round(scores["fid"], 2),
@@ -128,6 +155,7 @@ def main() -> None:
     p.add_argument("--sampler", default="dpm:20", help="KIND:STEPS")
     p.add_argument("--guidance", type=float, default=None, help="default: the config's")
     p.add_argument("--reference", default="test", choices=["test", "train"])
+    p.add_argument("--run", default=None, help="score this trained run instead of training one")
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     run_variant(p.parse_args())
