@@ -55,7 +55,7 @@ def parse_set(items: list[str]) -> dict[str, dict]:
     return over
 
 
-def trained_run(args: argparse.Namespace) -> tuple[Path, dict]:
+def trained_run(args: argparse.Namespace, train) -> tuple[Path, dict]:
     """(run folder, overrides) of --run, or of a fresh --minutes run of --base with --set."""
     over = parse_set(args.set)
     if args.run:
@@ -85,7 +85,6 @@ def trained_run(args: argparse.Namespace) -> tuple[Path, dict]:
         "sample_every": 0,
         "ckpt_every": 0,
     }
-    train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
     out = Path(args.out) / f"ab_{args.name}"
     shutil.rmtree(out, ignore_errors=True)
     model = ig.create_ldm(ROOT / mcfg["autoencoder_run"], train.spec, mcfg, seed=args.seed)
@@ -94,22 +93,22 @@ def trained_run(args: argparse.Namespace) -> tuple[Path, dict]:
 
 
 def run_variant(args: argparse.Namespace) -> dict:
-    out, over = trained_run(args)
     train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
-    test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
+    out, over = trained_run(args, train)
     run = ig.load_run(out)
     kind, k = args.sampler.split(":")
     t0 = time.time()
     labels = default_labels(run.model, args.n)
-    opts = {} if args.guidance is None else {"guidance": args.guidance}
+    guidance = {} if args.guidance is None else {"guidance": args.guidance}
     # a --run keeps its own sample_precision unless --set names one
-    if args.run and over["model"].get("sample_precision"):
-        opts["precision"] = over["model"]["sample_precision"]
+    precision = over["model"].get("sample_precision") if args.run else None
+    opts = {**guidance, **({"precision": precision} if precision else {})}
     images = run.sample(args.n, seed=1, labels=labels, sampler=kind, steps=int(k), **opts)
     sample_s = time.time() - t0
     if args.reference == "train":
         scores = score(images, train, ["fid"], labels, train, n_ref=SELECT_REF)
     else:
+        test = ig.load_dataset(args.data, split="test", data_root=args.data_root)
         scores = score(images, test, ["fid"], labels, train)
     res = {
         "name": args.name,
@@ -122,7 +121,7 @@ def run_variant(args: argparse.Namespace) -> dict:
         **({"seed": args.seed} if args.seed else {}),
         "steps": run.step,
         "sampler": args.sampler,
-        **({"guidance": args.guidance} if args.guidance is not None else {}),
+        **guidance,
         "n": args.n,
         "reference": args.reference,  # train: SELECT_REF training images
         "fid": round(scores["fid"], 2),
