@@ -20,6 +20,10 @@ without training; its record takes the budget and config from the run's own conf
 
     python benchmarks/ldm_ab.py l1_60 --data cifar10 --guidance 2 --reference train \
         --run benchmarks/out/diffusion_cifar10_ldm_cond_l1 --set model.sample_precision=bf16
+
+With --run, --guide step_0004000 autoguides by one of the run's own checkpoints (or by another
+run folder) in place of classifier-free guidance, and --interval LO:HI guides only the steps
+whose sigma lies in (LO, HI] (Kynkäänniemi et al. 2024).
 """
 
 from __future__ import annotations
@@ -93,6 +97,8 @@ def trained_run(args: argparse.Namespace, train) -> tuple[Path, dict]:
 
 
 def run_variant(args: argparse.Namespace) -> dict:
+    if args.guide and not args.run:
+        sys.exit("--guide needs --run: an A/B run keeps no checkpoints to guide by")
     train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
     out, over = trained_run(args, train)
     run = ig.load_run(out)
@@ -103,6 +109,17 @@ def run_variant(args: argparse.Namespace) -> dict:
     # a --run keeps its own sample_precision unless --set names one
     precision = over["model"].get("sample_precision") if args.run else None
     opts = {**guidance, **({"precision": precision} if precision else {})}
+    if args.guide:  # autoguidance by a checkpoint of this run, or by another run
+        guide = Path(args.guide) if "/" in args.guide else out / "checkpoints" / args.guide
+        if not guide.is_dir():
+            sys.exit(f"--guide {args.guide}: no such run or checkpoint ({guide})")
+        opts["guide"] = str(guide)
+    try:
+        interval = [float(v) for v in args.interval.split(":")] if args.interval else []
+    except ValueError:
+        sys.exit(f"--interval {args.interval!r} is not LO:HI, e.g. 0.3:5")
+    if interval:
+        opts["guidance_interval"] = interval
     images = run.sample(args.n, seed=1, labels=labels, sampler=kind, steps=int(k), **opts)
     sample_s = time.time() - t0
     if args.reference == "train":
@@ -122,6 +139,8 @@ def run_variant(args: argparse.Namespace) -> dict:
         "steps": run.step,
         "sampler": args.sampler,
         **guidance,
+        **({"guide": args.guide} if args.guide else {}),
+        **({"guidance_interval": interval} if interval else {}),
         "n": args.n,
         "reference": args.reference,  # train: SELECT_REF training images
         "fid": round(scores["fid"], 2),
@@ -155,6 +174,12 @@ def main() -> None:
     p.add_argument("--guidance", type=float, default=None, help="default: the config's")
     p.add_argument("--reference", default="test", choices=["test", "train"])
     p.add_argument("--run", default=None, help="score this trained run instead of training one")
+    p.add_argument(
+        "--guide",
+        default=None,
+        help="with --run: autoguide by this checkpoint of the run (step_0004000) or run folder",
+    )
+    p.add_argument("--interval", default=None, help="LO:HI: guide only where LO < sigma <= HI")
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     run_variant(p.parse_args())

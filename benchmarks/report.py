@@ -637,8 +637,10 @@ def ldm_ab_section() -> list[str]:
         "",
         "`ldm` priors, each a base config plus overrides trained for the same few minutes (MNIST:",
         "unconditional on the lean `klvae`; CIFAR-10: class-conditional on the lean16 `klvae`,",
-        "sampled at guidance w). FID-n is biased upwards against FID-10k: it compares rows of one",
-        "dataset only; its reference is the test set, or 5,000 training images where it says train.",
+        "sampled at guidance w; autoguided rows use an early checkpoint in place of the null",
+        "label, and an interval guides only those noise levels). FID-n is biased upwards against",
+        "FID-10k: it compares rows of one dataset only; its reference is the test set, or 5,000",
+        "training images where it says train.",
         "Command: `python benchmarks/ldm_ab.py NAME --data DATA --base BASE --set SECTION.KEY=VALUE`.",
         "",
         "| data | variant | base | overrides | minutes | steps | sampler | w | FID (reference) "
@@ -648,9 +650,15 @@ def ldm_ab_section() -> list[str]:
     for r in recs:
         sets = ", ".join(f"{s}.{k}={v}" for s, kv in r["set"].items() for k, v in kv.items())
         acc = f"{r['acc']:.1%}" if "acc" in r else "-"
+        w = str(r.get("guidance", "-"))
+        if r.get("guide"):
+            w += f", autoguided by {r['guide']}"
+        if r.get("guidance_interval"):
+            lo, hi = r["guidance_interval"]
+            w += f", σ in [{lo:g}, {hi:g}]"
         lines.append(
             f"| {r.get('data', 'mnist')} | {r['name']} | {r['base']} | {sets or '-'} | "
-            f"{r['minutes']:g} | {r['steps']} | {r['sampler']} | {r.get('guidance', '-')} | "
+            f"{r['minutes']:g} | {r['steps']} | {r['sampler']} | {w} | "
             f"{r['fid']:.2f} (n={r['n']}, {r.get('reference', 'test')}) | {acc} | "
             f"{r['machine']} | {r['commit']} |"
         )

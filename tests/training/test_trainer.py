@@ -281,6 +281,24 @@ def test_lr_decay_after_warmup_reaches_the_final_rate_at_the_end_of_the_budget()
         TrainConfig(lr_decay="step")
 
 
+def test_wsd_holds_the_base_rate_then_decays_over_the_last_cooldown_fraction():
+    from imagegen.training.config import TrainConfig
+    from imagegen.training.trainer import lr_factor
+
+    wsd = TrainConfig(steps=104, lr_warmup=4, lr_decay="wsd", lr_cooldown=0.25, lr_final=0.1)
+    assert lr_factor(wsd, 1, 0.0) == pytest.approx(0.5)  # warm-up as for the other decays
+    assert lr_factor(wsd, 4, 0.0) == pytest.approx(1.0)
+    assert lr_factor(wsd, 79, 0.0) == pytest.approx(1.0)  # 75% of the budget: still stable
+    assert lr_factor(wsd, 91.5, 0.0) == pytest.approx(0.1 + 0.9 * 0.5)  # half the cooldown
+    assert lr_factor(wsd, 104, 0.0) == pytest.approx(0.1)
+    timed = TrainConfig(minutes=10, lr_decay="wsd", lr_cooldown=0.2)
+    assert lr_factor(timed, 7, 420.0) == pytest.approx(1.0)
+    assert lr_factor(timed, 7, 540.0) == pytest.approx(0.5)  # 90%: half-way down
+    for bad in (0.0, 1.5):
+        with pytest.raises(ConfigError, match="lr_cooldown"):
+            TrainConfig(lr_decay="wsd", lr_cooldown=bad)
+
+
 def test_bf16_on_a_cpu_that_emulates_it_warns(tmp_path, monkeypatch, caplog):
     from imagegen import devices
 

@@ -25,8 +25,12 @@ class TrainConfig:
         lr_decay: after warm-up, "constant", or "linear" / "cosine" decay to ``lr_final`` times
             the base rate at the end of the budget: of ``steps``, or of ``minutes`` by wall time
             (both set: whichever is nearer its end). A short, budgeted run gains from ending at a
-            low rate (Li et al. 2020, "Budgeted training").
+            low rate (Li et al. 2020, "Budgeted training"). "wsd" (warm-up, stable, decay; Hu et
+            al. 2024, MiniCPM) holds the base rate and decays linearly over the last
+            ``lr_cooldown`` of the budget only.
         lr_final: the fraction of the base rate that a decay ends at.
+        lr_cooldown: with ``lr_decay="wsd"``, the fraction of the budget (after the warm-up) that
+            the decay spans.
         grad_clip: clip the gradient norm of each phase's parameters to this before its step
             (0: no clipping); the norm before clipping is logged as ``grad_norm/<phase>``.
         ema_decay: EMA of the weights used for sampling (0 disables it).
@@ -61,8 +65,9 @@ class TrainConfig:
     grad_accum: int = 1
     seed: int = 0
     lr_warmup: int = 0
-    lr_decay: Literal["constant", "linear", "cosine"] = "constant"
+    lr_decay: Literal["constant", "linear", "cosine", "wsd"] = "constant"
     lr_final: float = 0.0
+    lr_cooldown: float = 0.2
     grad_clip: float = 0.0
     ema_decay: float = 0.999
     ema_warmup: bool = True
@@ -95,8 +100,15 @@ class TrainConfig:
                 )
         check_range("TrainConfig", "batch_size", self.batch_size, 1)
         check_range("TrainConfig", "grad_accum", self.grad_accum, 1)
-        check_choice("TrainConfig", "lr_decay", self.lr_decay, ("constant", "linear", "cosine"))
+        check_choice(
+            "TrainConfig", "lr_decay", self.lr_decay, ("constant", "linear", "cosine", "wsd")
+        )
         check_range("TrainConfig", "lr_final", self.lr_final, 0.0, 1.0)
+        if not 0.0 < self.lr_cooldown <= 1.0:
+            raise ConfigError(
+                f"TrainConfig.lr_cooldown={self.lr_cooldown!r} is out of range: give the fraction "
+                "of the budget that the wsd decay spans, in (0, 1]"
+            )
         check_range("TrainConfig", "grad_clip", self.grad_clip, 0.0)
         check_range("TrainConfig", "ema_decay", self.ema_decay, 0.0, 0.99999)
         check_choice("TrainConfig", "precision", self.precision, ("fp32", "bf16", "auto"))

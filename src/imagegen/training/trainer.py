@@ -91,6 +91,7 @@ RESUME_KEYS = (
     "lr_warmup",
     "lr_decay",
     "lr_final",
+    "lr_cooldown",
     "precision",
     "ema_decay",
     "ema_warmup",
@@ -154,7 +155,12 @@ def lr_factor(
     else:
         done = (budget_fraction(cfg, step, elapsed) - start) / max(stop - start, 1e-9)
         done = min(max(done, 0.0), 1.0)
-    shape = 1 - done if cfg.lr_decay == "linear" else 0.5 * (1 + math.cos(math.pi * done))
+    if cfg.lr_decay == "linear":
+        shape = 1 - done
+    elif cfg.lr_decay == "cosine":
+        shape = 0.5 * (1 + math.cos(math.pi * done))
+    else:  # wsd: hold the base rate, then decay linearly over the last lr_cooldown of the budget
+        shape = min(1.0, (1 - done) / cfg.lr_cooldown)
     return warm * (cfg.lr_final + (1 - cfg.lr_final) * shape)
 
 
