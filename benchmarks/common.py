@@ -94,6 +94,12 @@ def train_or_reuse(name: str, tag: str, prefix: str, args):
     return cfg, train, test, tcfg, out, json.loads(last.read_text())["elapsed"]
 
 
+def guide_folder(guide: str, run: Path) -> str:
+    """An autoguidance --guide: a path as given, or a bare checkpoint name (step_0002000) of
+    ``run``. load_run reports a missing one with the checkpoints there are."""
+    return str((Path(guide) if "/" in guide else run / "checkpoints" / guide).resolve())
+
+
 def score(images, test, metrics: list[str], labels=None, train=None, **settings) -> dict:
     """``ig.evaluate`` of generated uint8 images against the test split; with ``labels`` (the
     classes they were drawn for) the conditional accuracy too, judged by a classifier of

@@ -42,6 +42,7 @@ from common import (  # noqa: E402
     add_run_args,
     choose_sampling_option,
     commit,
+    guide_folder,
     machine,
     run_tag,
     save_pictures,
@@ -93,8 +94,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     model = run.model
     options = dict(cfg.get("sample", {}))
     if args.guide:  # autoguidance by another run, or by a checkpoint of this one
-        guide = Path(args.guide) if "/" in args.guide else out / "checkpoints" / args.guide
-        options["guide"] = str(guide.resolve())
+        options["guide"] = guide_folder(args.guide, out)
     search = None
     if args.guidances:
         values = [float(v) for v in args.guidances.split(",")]

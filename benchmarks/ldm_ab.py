@@ -41,7 +41,7 @@ import imagegen as ig
 from imagegen.sampling.generate import default_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SELECT_REF, commit, machine, score  # noqa: E402
+from common import ROOT, SELECT_REF, commit, guide_folder, machine, score  # noqa: E402
 
 COMMIT_AT_START = commit()
 RESULTS = ROOT / "benchmarks" / "results" / "ldm_ab.jsonl"
@@ -110,10 +110,7 @@ def run_variant(args: argparse.Namespace) -> dict:
     precision = over["model"].get("sample_precision") if args.run else None
     opts = {**guidance, **({"precision": precision} if precision else {})}
     if args.guide:  # autoguidance by a checkpoint of this run, or by another run
-        guide = Path(args.guide) if "/" in args.guide else out / "checkpoints" / args.guide
-        if not guide.is_dir():
-            sys.exit(f"--guide {args.guide}: no such run or checkpoint ({guide})")
-        opts["guide"] = str(guide)
+        opts["guide"] = guide_folder(args.guide, out)
     try:
         interval = [float(v) for v in args.interval.split(":")] if args.interval else []
     except ValueError:

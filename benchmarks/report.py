@@ -655,7 +655,7 @@ def ldm_ab_section() -> list[str]:
             w += f", autoguided by {r['guide']}"
         if r.get("guidance_interval"):
             lo, hi = r["guidance_interval"]
-            w += f", σ in [{lo:g}, {hi:g}]"
+            w += f", σ in ({lo:g}, {hi:g}]"
         lines.append(
             f"| {r.get('data', 'mnist')} | {r['name']} | {r['base']} | {sets or '-'} | "
             f"{r['minutes']:g} | {r['steps']} | {r['sampler']} | {w} | "
