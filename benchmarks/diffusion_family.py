@@ -95,6 +95,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     options = dict(cfg.get("sample", {}))
     if args.guide:  # autoguidance by another run, or by a checkpoint of this one
         options["guide"] = guide_folder(args.guide, out)
+        if args.guide_unconditional:
+            options["guide_unconditional"] = True
     search = None
     if args.guidances:
         values = [float(v) for v in args.guidances.split(",")]
@@ -130,6 +132,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             **({"sample_precision": precision} if precision else {}),
             **({"guidance": guidance} if guidance is not None else {}),
             **({"guide": args.guide} if args.guide else {}),
+            **({"guide_unconditional": True} if args.guide_unconditional else {}),
             "images_per_second": round(args.n / sample_s, 2),
             "sample_seconds": round(sample_s, 1),
             "eval_seconds": round(time.time() - t, 1),
@@ -169,6 +172,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         )
         + (f" --guidance {args.guidance:g}" if args.guidance is not None else "")
         + (f" --guide {args.guide}" if args.guide else "")
+        + (" --guide-unconditional" if args.guide_unconditional else "")
         + (" --reuse" if args.reuse else ""),
         "minutes_budget": args.minutes,
         "train_seconds": round(train_s, 1),
@@ -198,6 +202,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
                 row.get("sample_precision", ""),
                 row.get("guidance"),
                 row.get("guide", ""),
+                row.get("guide_unconditional", False),
             )
 
         before = effective_guidance(old["sample_options"], old["model_config"])
@@ -244,6 +249,11 @@ def main() -> None:
         help="autoguidance: a weaker run folder, or a checkpoint of this run (step_0002000); "
         "give --guidance or --guidances above 1 with it",
     )
+    p.add_argument(
+        "--guide-unconditional",
+        action="store_true",
+        help="with --guide: guide by the guide's prediction without the label (its ∅)",
+    )
     p.add_argument("--select-n", type=int, default=2000, help="samples per guidance scale tried")
     p.add_argument(
         "--min-acc",
@@ -253,6 +263,8 @@ def main() -> None:
     )
     add_run_args(p)
     args = p.parse_args()
+    if args.guide_unconditional and not args.guide:
+        p.error("--guide-unconditional needs --guide: the guide whose ∅ prediction to use")
     for name in args.models.split(","):
         run_one(name.strip(), args)
     subprocess.run(["python", str(ROOT / "benchmarks" / "report.py")], check=True)

@@ -97,6 +97,8 @@ def trained_run(args: argparse.Namespace, train) -> tuple[Path, dict]:
 
 
 def run_variant(args: argparse.Namespace) -> dict:
+    if args.guide_unconditional and not args.guide:
+        sys.exit("--guide-unconditional needs --guide: the guide whose ∅ prediction to use")
     if args.guide and not args.run:
         sys.exit("--guide needs --run: an A/B run keeps no checkpoints to guide by")
     train = ig.load_dataset(args.data, split="train", data_root=args.data_root)
@@ -111,6 +113,8 @@ def run_variant(args: argparse.Namespace) -> dict:
     opts = {**guidance, **({"precision": precision} if precision else {})}
     if args.guide:  # autoguidance by a checkpoint of this run, or by another run
         opts["guide"] = guide_folder(args.guide, out)
+        if args.guide_unconditional:
+            opts["guide_unconditional"] = True
     try:
         interval = [float(v) for v in args.interval.split(":")] if args.interval else []
     except ValueError:
@@ -137,6 +141,7 @@ def run_variant(args: argparse.Namespace) -> dict:
         "sampler": args.sampler,
         **guidance,
         **({"guide": args.guide} if args.guide else {}),
+        **({"guide_unconditional": True} if args.guide_unconditional else {}),
         **({"guidance_interval": interval} if interval else {}),
         "n": args.n,
         "reference": args.reference,  # train: SELECT_REF training images
@@ -175,6 +180,11 @@ def main() -> None:
         "--guide",
         default=None,
         help="with --run: autoguide by this checkpoint of the run (step_0004000) or run folder",
+    )
+    p.add_argument(
+        "--guide-unconditional",
+        action="store_true",
+        help="with --guide: guide by the guide's prediction without the label (its ∅)",
     )
     p.add_argument("--interval", default=None, help="LO:HI: guide only where LO < sigma <= HI")
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))

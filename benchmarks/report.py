@@ -395,6 +395,7 @@ def diffusion_family_section() -> list[str]:
                 guidance = f"{r['model_config']['guidance']:g} (config)"
             if s.get("guide"):
                 guidance = f"{guidance:g}, autoguided by {s['guide']}"
+                guidance += "'s ∅" if s.get("guide_unconditional") else ""
             lines.append(
                 f"| {r['data']} | {model} | {r['minutes_budget']:g} | {r['steps']} | "
                 f"{r['images_seen']:,} | {s['sampler']}:{s['steps']}"
@@ -638,7 +639,8 @@ def ldm_ab_section() -> list[str]:
         "`ldm` priors, each a base config plus overrides trained for the same few minutes (MNIST:",
         "unconditional on the lean `klvae`; CIFAR-10: class-conditional on the lean16 `klvae`,",
         "sampled at guidance w; autoguided rows use an early checkpoint in place of the null",
-        "label, and an interval guides only those noise levels). FID-n is biased upwards against",
+        "label (∅: the checkpoint's own null-label prediction), and an interval guides only those",
+        "noise levels). FID-n is biased upwards against",
         "FID-10k: it compares rows of one dataset only; its reference is the test set, or 5,000",
         "training images where it says train.",
         "Command: `python benchmarks/ldm_ab.py NAME --data DATA --base BASE --set SECTION.KEY=VALUE`.",
@@ -653,6 +655,7 @@ def ldm_ab_section() -> list[str]:
         w = str(r.get("guidance", "-"))
         if r.get("guide"):
             w += f", autoguided by {r['guide']}"
+            w += "'s ∅" if r.get("guide_unconditional") else ""
         if r.get("guidance_interval"):
             lo, hi = r["guidance_interval"]
             w += f", σ in ({lo:g}, {hi:g}]"

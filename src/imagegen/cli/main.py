@@ -238,6 +238,12 @@ def train(
     help="Diffusion: guide by a weaker run of the same model, or a checkpoint folder "
     "RUN/checkpoints/step_N (autoguidance; with --guidance above 1, e.g. 1.5).",
 )
+@click.option(
+    "--guide-unconditional",
+    is_flag=True,
+    help="With --guide: guide by the guide's prediction without the label or prompt (the guide "
+    "must have been trained with label dropout): classifier-free guidance by a weaker model.",
+)
 @click.option("--prompt", default=None, help="Text-to-image runs: what to draw.")
 @click.option(
     "--negative-prompt",
@@ -321,6 +327,7 @@ def sample(
     guidance,
     guidance_interval,
     guide,
+    guide_unconditional,
     prompt,
     negative_prompt,
     truncation,
@@ -347,6 +354,7 @@ def sample(
         "guidance": guidance,
         "guidance_interval": guidance_interval,
         "guide": guide,
+        "guide_unconditional": guide_unconditional or None,
         "prompt": prompt,
         "negative_prompt": negative_prompt,
     }
@@ -380,6 +388,7 @@ def sample(
         negative_prompt=negative_prompt,
         truncation=truncation,
         guide=guide,
+        guide_unconditional=guide_unconditional or None,
         batch_size=batch_size,
         out=out,
     )

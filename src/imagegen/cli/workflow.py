@@ -102,6 +102,7 @@ def run_sampling(
     negative_prompt: str | None = None,
     truncation: float | None = None,
     guide: str | None = None,
+    guide_unconditional: bool | None = None,
     batch_size: int = 256,
     out: str | None = None,
 ) -> Path:
@@ -122,6 +123,7 @@ def run_sampling(
         ("negative_prompt", negative_prompt),
         ("truncation", truncation),
         ("guide", guide),
+        ("guide_unconditional", guide_unconditional),
     )
     options = {k: v for k, v in given if v is not None}
     images = r.sample(

@@ -50,7 +50,8 @@ def denoising_strip(
     Args:
         options: sampling options (``sampler``, ``steps``, ``spacing``, ``guidance``,
             ``guidance_interval``, ``eta``, ``guide`` (a model, or a run or checkpoint folder:
-            autoguidance), and ``prompt`` and ``negative_prompt`` for text-to-image).
+            autoguidance; ``guide_unconditional``: by its prediction without the condition), and
+            ``prompt`` and ``negative_prompt`` for text-to-image).
 
     Returns:
         the grid (``frames + 1`` columns) and the timestep t of each frame.
@@ -88,6 +89,7 @@ def denoising_strip(
         options.get("guidance_interval"),
         options.get("negative_prompt"),
         resolve_guide(options.get("guide"), device),
+        bool(options.get("guide_unconditional")),
     )
     gens = _generators(seed, n, device)
     eta = options.get("eta", 0.0)

@@ -60,6 +60,29 @@ def test_a_conditional_guide_sees_the_same_labels():
     assert torch.equal(seen[0], y)  # no null class: the model was trained without dropout
 
 
+def test_an_unconditional_guide_sees_the_null_class_and_mixes_linearly():
+    model = _model(conditional=True, label_dropout=0.1)
+    guide = _model(seed=1, conditional=True, label_dropout=0.1)
+    y, x_t, t = torch.tensor([0, 2]), torch.randn(2, 1, 8, 8), torch.tensor([40, 7])
+    null = guide.null_labels(2, y.device)
+    with torch.no_grad():
+        f, g_null = model.predict(x_t, t, y), guide.predict(x_t, t, null)
+        assert not torch.allclose(g_null, guide.predict(x_t, t, y))
+        out = model.autoguided(guide, x_t, t, y, 2.5, unconditional=True)
+        torch.testing.assert_close(out, g_null + 2.5 * (f - g_null))
+    seen = record_labels(guide)
+    fn = model.model_fn(2, y, 1.5, guide=guide, guide_unconditional=True)
+    with torch.no_grad():
+        fn(x_t, torch.tensor(40))
+    assert torch.equal(seen[0], null)  # the guide's ∅, the model keeps its labels
+    # a guide that is the model itself gives classifier-free guidance (up to batching)
+    twin, labels = _model(conditional=True, label_dropout=0.1), torch.tensor([0, 2, 1])
+    cfg = _draw(model, labels=labels, guidance=2.0)
+    by_twin = _draw(model, labels=labels, guide=twin, guide_unconditional=True, guidance=2.0)
+    torch.testing.assert_close(by_twin, cfg, atol=1e-5, rtol=0)
+    assert not torch.allclose(_draw(model, labels=labels, guide=twin, guidance=2.0), cfg)
+
+
 def test_bad_guides_and_scales_are_refused():
     model = _model()
     with pytest.raises(ConfigError, match="guidance 1 is the model alone"):
@@ -76,6 +99,17 @@ def test_bad_guides_and_scales_are_refused():
         _draw(model, guide=vae, guidance=2.0)
     with pytest.raises(ConfigError, match="or a guide run"):
         _draw(model, guidance=2.0)  # unconditional and no guide: nothing to guide by
+    with pytest.raises(ConfigError, match="give a guide run"):
+        _draw(model, guidance=2.0, guide_unconditional=True)
+    cond = _model(conditional=True)
+    with pytest.raises(ConfigError, match="no unconditional prediction"):
+        _draw(
+            cond,
+            labels=torch.tensor([0, 1, 2]),
+            guide=_model(seed=1, conditional=True),
+            guidance=2.0,
+            guide_unconditional=True,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +142,11 @@ def test_a_checkpoint_folder_guides_its_own_run_from_python_and_the_cli(runs, tm
     assert np.array_equal(np.load(npz)["x"], guided)
     code, _, err = run_cli(capsys, "sample", str(out), "--n", "2", "--guide", str(early))
     assert code != 0 and "guidance 1 is the model alone" in err
+    code, _, err = run_cli(
+        capsys, "sample", str(out), "--n", "2", "--guide", str(early), "--guidance", "2",
+        "--guide-unconditional",
+    )  # fmt: skip
+    assert code != 0 and "no unconditional prediction" in err  # trained without label dropout
 
 
 def test_an_ldm_guide_must_diffuse_the_same_latents(tmp_path):

@@ -394,13 +394,20 @@ class DDPM(GenerativeModel):
         y: torch.Tensor | None,
         w: float,
         text: Text | None = None,
+        null_text: Text | None = None,
+        unconditional: bool = False,
     ) -> torch.Tensor:
-        """f_w = f_guide(x_t, t, c) + w (f(x_t, t, c) - f_guide(x_t, t, c)) (autoguidance); a
-        learned variance is this model's."""
+        """f_w = f_guide(x_t, t, c) + w (f(x_t, t, c) - f_guide(x_t, t, c)) (autoguidance), or
+        with ``unconditional`` f_guide(x_t, t, ∅) in its place: classifier-free guidance by a
+        weaker unconditional model (``null_text``: a text guide's ∅). A learned variance is
+        this model's."""
         f = self.predict(x_t, t, y, text).float()
         if w == 1.0:
             return f
         c = x_t.shape[1]
+        if unconditional:
+            y = None if y is None else guide.null_labels(x_t.shape[0], x_t.device)
+            text = None if text is None else null_text
         f_guide = guide.predict(x_t, t, y, text)[:, :c].float()
         return torch.cat([f_guide + w * (f[:, :c] - f_guide), f[:, c:]], 1)
 
@@ -582,15 +589,29 @@ class DDPM(GenerativeModel):
         options["guidance"] = c.guidance
         options["guidance_interval"] = list(c.guidance_interval)
         options["guide"] = None
+        options["guide_unconditional"] = False
         if c.text:
             options["prompt"] = ""
             options["negative_prompt"] = ""
         return options
 
-    def check_guidance(self, guidance: float | None, guide: DDPM | None = None) -> float:
+    def check_guidance(
+        self, guidance: float | None, guide: DDPM | None = None, unconditional: bool = False
+    ) -> float:
         """The guidance scale to sample with (the config's when None), checked; with a
-        ``guide`` it is the autoguidance scale."""
+        ``guide`` it is the autoguidance scale (``unconditional``: the guide's ∅ prediction)."""
         w = self.config.guidance if guidance is None else float(guidance)
+        if unconditional and guide is None:
+            raise ConfigError(
+                "guide_unconditional picks the guide's prediction without the condition: give "
+                "a guide run (--guide RUN), or drop --guide-unconditional"
+            )
+        if unconditional and not guide.guidable:
+            raise ConfigError(
+                "the guide was trained without label dropout, so it has no unconditional "
+                "prediction: guide by a run trained with model.label_dropout > 0, or drop "
+                "--guide-unconditional"
+            )
         if guide is not None:
             self.check_guide(guide)
             if w == 1.0:
@@ -664,13 +685,15 @@ class DDPM(GenerativeModel):
         guidance_interval: tuple[float, ...] | list[float] | None = None,
         negative_prompt: str | list[str] | None = None,
         guide: DDPM | None = None,
+        guide_unconditional: bool = False,
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """(x_t, scalar t) -> the guided prediction for a batch of ``n``: what samplers call.
         A learned variance's channels follow when ``scheduler`` is the ancestral one; guidance
         applies where sigma_t lies in ``guidance_interval`` (default the config's; empty: all)
         and pushes away from ``negative_prompt`` (text models; default the empty caption), or,
-        with a ``guide`` model, away from the guide's prediction (autoguidance)."""
-        w = self.check_guidance(guidance, guide)
+        with a ``guide`` model, away from the guide's prediction (autoguidance; with
+        ``guide_unconditional`` its prediction without the condition)."""
+        w = self.check_guidance(guidance, guide, guide_unconditional)
         device = next(self.parameters()).device
         null_text = None
         if guide is not None and negative_prompt:
@@ -680,8 +703,8 @@ class DDPM(GenerativeModel):
             )
         if guide is None:
             null_text = self.check_negative(n, negative_prompt, w, device)
-            if null_text is None and text is not None and w != 1.0:
-                null_text = self.encode_text([""] * n, device)  # once, not at every step
+        if null_text is None and text is not None and w != 1.0:
+            null_text = self.encode_text([""] * n, device)  # once, not at every step
         interval = self.config.guidance_interval if guidance_interval is None else guidance_interval
         check_interval("sample guidance_interval", interval)
         variance = self.learned_variance and isinstance(scheduler, DDPMScheduler)
@@ -698,7 +721,9 @@ class DDPM(GenerativeModel):
                 if guide is None:
                     out = self.guided(x_t, t.expand(n), y, w_t, text, null_text).float()
                 else:
-                    out = self.autoguided(guide, x_t, t.expand(n), y, w_t, text)
+                    out = self.autoguided(
+                        guide, x_t, t.expand(n), y, w_t, text, null_text, guide_unconditional
+                    )
             return out if variance else out[:, : x_t.shape[1]]
 
         return fn
@@ -735,16 +760,27 @@ class DDPM(GenerativeModel):
         guidance_interval: tuple[float, ...] | list[float] | None = None,
         negative_prompt: str | list[str] | None = None,
         guide: DDPM | None = None,
+        guide_unconditional: bool = False,
         **options: Any,
     ) -> torch.Tensor:
         """``guide``: a weaker model of the same kind to guide by (autoguidance; the Python API
-        takes the model, ``Run.sample`` and the CLI a run or checkpoint folder)."""
+        takes the model, ``Run.sample`` and the CLI a run or checkpoint folder);
+        ``guide_unconditional``: guide by its prediction without the condition."""
         device = next(self.parameters()).device
         y = self.check_labels(n, labels, device)
         text = self.check_prompt(n, prompt, device)
         scheduler, k = self.make_sampler(sampler, steps, spacing)
         fn = self.model_fn(
-            n, y, guidance, text, precision, scheduler, guidance_interval, negative_prompt, guide
+            n,
+            y,
+            guidance,
+            text,
+            precision,
+            scheduler,
+            guidance_interval,
+            negative_prompt,
+            guide,
+            guide_unconditional,
         )
         x_0 = run_sampler(
             fn, scheduler, (n, *self.shape), k, generator, device, eta, clip=self.clip
