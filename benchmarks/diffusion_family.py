@@ -77,7 +77,7 @@ def pictures(model, tag: str, grids: dict, options: dict, grids_only: bool) -> d
     pics = dict(grids)
     if not grids_only:  # --reuse adding rows keeps the run's process and guidance pictures
         pics["process"] = denoising_strip(model, n=4, **options)[0]
-        if getattr(model, "guidable", False):
+        if getattr(model, "guidable", False) or options.get("guide"):
             pics["guidance"] = guidance_grid(
                 model, **{k: v for k, v in options.items() if k != "guidance"}
             )[0]

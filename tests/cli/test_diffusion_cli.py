@@ -99,6 +99,32 @@ def test_guidance_sweep_and_guided_sampling(cfg_run, plain_run, capsys, tmp_path
     assert code != 0 and "label_dropout" in err
 
 
+def test_guidance_sweep_by_a_guide(cfg_run, plain_run, digits, tmp_path, capsys):
+    guide = tmp_path / "guide"
+    weaker = create_model("ddpm", digits.spec, TINY["ddpm"], seed=1)
+    train(weaker, digits, guide, steps=1, batch_size=8, sample_every=0)
+    out = tmp_path / "sweep.png"
+    args = ["sample", str(plain_run), "--guidance-sweep", "--out", str(out), "--guide", str(guide)]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    grid = _png(out)
+    assert grid.shape[:2] == (6 * CELL + 2, 8 * CELL + 2)  # scales by row, 8 seeds: no classes
+    alone = load_run(plain_run).sample(8, seed=0)  # the w = 1 row is the model alone
+    for i in range(8):
+        cell = grid[2 : 2 + 32 : 4, 2 + i * CELL : 2 + i * CELL + 32 : 4]
+        cell = cell[..., 0] if cell.ndim == 3 else cell
+        assert np.abs(cell.astype(int) - alone[i, ..., 0].astype(int)).max() <= 1
+    assert not np.array_equal(grid[2 : CELL + 2], grid[5 * CELL + 2 : 6 * CELL + 2])
+    # a run guided by its own null-label prediction sweeps as classifier-free guidance does
+    code, _, err = run_cli(capsys, "sample", str(cfg_run), "--guidance-sweep", "--out", str(out))
+    assert code == 0, err
+    cfg = _png(out)
+    args = ["sample", str(cfg_run), "--guidance-sweep", "--out", str(out), "--guide", str(cfg_run)]
+    code, _, err = run_cli(capsys, *args, "--guide-unconditional")
+    assert code == 0, err
+    assert np.abs(_png(out).astype(int) - cfg.astype(int)).max() <= 1
+
+
 def test_export_loads_in_diffusers_pipelines_and_samples_the_same(plain_run, capsys, tmp_path):
     from diffusers import DDIMPipeline, DDPMPipeline
 

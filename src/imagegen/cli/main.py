@@ -303,7 +303,8 @@ def train(
     "--guidance-sweep",
     "picture",
     flag_value="guidance",
-    help="ddpm with label dropout: one column per class, guidance scales 1..8 by row.",
+    help="ddpm with label dropout or --guide: one column per class (or seed), guidance "
+    "scales 1..8 by row.",
 )
 @click.option(
     "--traverse",

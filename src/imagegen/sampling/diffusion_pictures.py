@@ -113,28 +113,42 @@ def guidance_grid(
     **options,
 ) -> tuple[np.ndarray, list[float]]:
     """Rows: guidance scales w; columns: one per class (text-to-image: ``columns`` seeds of the
-    ``prompt`` option), the same noise in every row.
+    ``prompt`` option; an unconditional model guided by a ``guide``: ``columns`` seeds), the
+    same noise in every row. With a ``guide`` option (a model, or a run or checkpoint folder)
+    the scales are autoguidance scales, and the w = 1 row is the model alone.
 
     Returns:
         the grid and the scale of each row.
     """
     ddpm = _diffusion(model, "a guidance sweep")
-    if not ddpm.guidable:
+    device = next(ddpm.parameters()).device
+    guide = resolve_guide(options.pop("guide", None), device)
+    by_guide = {"guide": guide, "guide_unconditional": options.pop("guide_unconditional", False)}
+    if not ddpm.guidable and guide is None:
         raise ConfigError(
             f"run of '{model.name}' was not trained for classifier-free guidance: train with "
-            "--set model.conditional=true (or model.text=true) --set model.label_dropout=0.1"
+            "--set model.conditional=true (or model.text=true) --set model.label_dropout=0.1, "
+            "or sweep autoguidance by a weaker run (--guide RUN)"
         )
     ddpm.eval()
-    device = next(ddpm.parameters()).device
     if ddpm.config.text:
         if not options.get("prompt"):
             raise ConfigError("a guidance sweep of a text-to-image run needs --prompt TEXT")
         k, y = columns, None
-    else:
+    elif ddpm.config.conditional:
         k = ddpm.spec.num_classes
         y = torch.arange(k, device=device)
+    else:
+        k, y = columns, None
     rows = [
-        ddpm.sample(k, generator=_generators(seed, k, device), labels=y, guidance=w, **options)
+        ddpm.sample(
+            k,
+            generator=_generators(seed, k, device),
+            labels=y,
+            guidance=w,
+            **(by_guide if guide is not None and w != 1.0 else {}),
+            **options,
+        )
         for w in scales
     ]
     scale = auto_scale(ddpm.spec.resolution)
