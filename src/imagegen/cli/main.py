@@ -349,13 +349,14 @@ def sample(
         return
     if run is None:
         raise click.UsageError("give a RUN folder to sample (or --replay IMAGE.png)")
+    guide_unconditional = guide_unconditional or None  # unset: not an option of other models
     given = {
         "steps": steps,
         "sampler": sampler,
         "guidance": guidance,
         "guidance_interval": guidance_interval,
         "guide": guide,
-        "guide_unconditional": guide_unconditional or None,
+        "guide_unconditional": guide_unconditional,
         "prompt": prompt,
         "negative_prompt": negative_prompt,
     }
@@ -389,7 +390,7 @@ def sample(
         negative_prompt=negative_prompt,
         truncation=truncation,
         guide=guide,
-        guide_unconditional=guide_unconditional or None,
+        guide_unconditional=guide_unconditional,
         batch_size=batch_size,
         out=out,
     )

@@ -703,7 +703,12 @@ class DDPM(GenerativeModel):
             )
         if guide is None:
             null_text = self.check_negative(n, negative_prompt, w, device)
-        if null_text is None and text is not None and w != 1.0:
+        if (
+            null_text is None
+            and text is not None
+            and w != 1.0
+            and (guide is None or guide_unconditional)
+        ):
             null_text = self.encode_text([""] * n, device)  # once, not at every step
         interval = self.config.guidance_interval if guidance_interval is None else guidance_interval
         check_interval("sample guidance_interval", interval)
