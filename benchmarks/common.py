@@ -96,7 +96,10 @@ def train_or_reuse(name: str, tag: str, prefix: str, args):
 
 def guide_folder(guide: str, run: Path) -> str:
     """An autoguidance --guide: a path as given, or a bare checkpoint name (step_0002000) of
-    ``run``. load_run reports a missing one with the checkpoints there are."""
+    ``run``; "none" turns off the run's default guide (model.guide_at). load_run reports a
+    missing checkpoint with the checkpoints there are."""
+    if guide == "none":
+        return guide
     return str((Path(guide) if "/" in guide else run / "checkpoints" / guide).resolve())
 
 

@@ -97,6 +97,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         options["guide"] = guide_folder(args.guide, out)
         if args.guide_unconditional:
             options["guide_unconditional"] = True
+    options = run.sampling_options(options)  # without --guide: the run's model.guide_at, if any
+    guide = Path(options["guide"]).name if options.get("guide") else ""
     search = None
     if args.guidances:
         values = [float(v) for v in args.guidances.split(",")]
@@ -131,8 +133,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             "steps": steps,
             **({"sample_precision": precision} if precision else {}),
             **({"guidance": guidance} if guidance is not None else {}),
-            **({"guide": args.guide} if args.guide else {}),
-            **({"guide_unconditional": True} if args.guide_unconditional else {}),
+            **({"guide": guide} if guide else {}),
+            **({"guide_unconditional": True} if options.get("guide_unconditional") else {}),
             "images_per_second": round(args.n / sample_s, 2),
             "sample_seconds": round(sample_s, 1),
             "eval_seconds": round(time.time() - t, 1),
@@ -140,7 +142,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             "card": scores["card"],
         }
         results.append(row)
-        suffix = (f"_{precision}" if precision else "") + ("_autoguided" if args.guide else "")
+        suffix = (f"_{precision}" if precision else "") + ("_autoguided" if guide else "")
         grids[f"samples_{kind}{steps}{suffix}"] = make_grid(
             images[:64], scale=auto_scale(model.spec.resolution)
         )

@@ -121,6 +121,8 @@ def run_variant(args: argparse.Namespace) -> dict:
         sys.exit(f"--interval {args.interval!r} is not LO:HI, e.g. 0.3:5")
     if interval:
         opts["guidance_interval"] = interval
+    opts = run.sampling_options(opts)  # without --guide: the run's model.guide_at, if any
+    guide = Path(opts["guide"]).name if opts.get("guide") else ""
     images = run.sample(args.n, seed=1, labels=labels, sampler=kind, steps=int(k), **opts)
     sample_s = time.time() - t0
     if args.reference == "train":
@@ -140,8 +142,8 @@ def run_variant(args: argparse.Namespace) -> dict:
         "steps": run.step,
         "sampler": args.sampler,
         **guidance,
-        **({"guide": args.guide} if args.guide else {}),
-        **({"guide_unconditional": True} if args.guide_unconditional else {}),
+        **({"guide": guide} if guide else {}),
+        **({"guide_unconditional": True} if opts.get("guide_unconditional") else {}),
         **({"guidance_interval": interval} if interval else {}),
         "n": args.n,
         "reference": args.reference,  # train: SELECT_REF training images

@@ -89,6 +89,8 @@ def load_run_samples(
         )
     labels = default_labels(r.model, n)
     images = r.sample(n, seed=seed, labels=labels, progress=tqdm_callback("sampling"))
+    if guide := r.sampling_options({}).get("guide"):  # the run's default guide
+        info["guide"] = Path(guide).name
     return Generated(images, None if labels is None else labels.numpy(), None, path, info)
 
 

@@ -207,9 +207,10 @@ def train(
 @click.option("--steps", type=int, default=None, help="Sampling steps (diffusion).")
 @click.option(
     "--sampler",
-    type=click.Choice(["ddpm", "ddim", "dpm"]),
+    type=click.Choice(["ddpm", "ddim", "dpm", "dpm_sde"]),
     default=None,
-    help="Diffusion sampler (dpm: DPM-Solver++ 2M, good in 10-20 steps).",
+    help="Diffusion sampler (dpm: DPM-Solver++ 2M, good in 10-20 steps; dpm_sde: its "
+    "stochastic form).",
 )
 @click.option(
     "--temperature",
@@ -236,7 +237,8 @@ def train(
     default=None,
     metavar="RUN",
     help="Diffusion: guide by a weaker run of the same model, or a checkpoint folder "
-    "RUN/checkpoints/step_N (autoguidance; with --guidance above 1, e.g. 1.5).",
+    "RUN/checkpoints/step_N (autoguidance; with --guidance above 1, e.g. 1.5); 'none': not by "
+    "the run's default guide (model.guide_at).",
 )
 @click.option(
     "--guide-unconditional",

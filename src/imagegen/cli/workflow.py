@@ -156,7 +156,7 @@ def _sample_record(
     r: Any, run: str, seed: int, n: int, label: int | None, options: dict[str, Any]
 ) -> dict[str, Any]:
     """What a sampled PNG records: enough to regenerate it (``imagegen sample --replay``)."""
-    settings = {**r.model.sample_options(), **options}
+    settings = {**r.model.sample_options(), **r.sampling_options(options)}  # with its default guide
     return {
         "model": r.name,
         "run": str(Path(run).resolve()),
@@ -301,7 +301,8 @@ def run_pictures(
         "picture": kind,
     }
     if r.model.family == "diffusion" or kind in ("process", "guidance"):
-        grid, what = _diffusion_picture(r.model, kind, n, seed, label, options or {}, meta)
+        options = r.sampling_options(options or {})  # the run's default guide, if any
+        grid, what = _diffusion_picture(r.model, kind, n, seed, label, options, meta)
     elif r.model.family == "gan" or kind in ("truncation", "style_mix"):
         grid, what = _gan_picture(r.model, kind, n, seed, meta)
     else:

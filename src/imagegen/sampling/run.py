@@ -20,6 +20,8 @@ from imagegen.sampling.generate import generate
 from imagegen.training import checkpoint as ckpt
 from imagegen.training.run_dir import read_config
 
+NO_GUIDE = "none"  # the guide option that turns a run's default guide off
+
 
 @dataclass
 class Run:
@@ -60,7 +62,10 @@ class Run:
         **options: Any,
     ) -> np.ndarray:
         """``n`` images as uint8 ``(n, H, W, C)``; see :func:`imagegen.sampling.generate`.
-        A diffusion run's ``guide`` option may name a run or checkpoint folder (autoguidance)."""
+        A diffusion run's ``guide`` option may name a run or checkpoint folder (autoguidance);
+        without one, the run's own ``model.guide_at`` checkpoint guides (see
+        :meth:`sampling_options`)."""
+        options = self.sampling_options(options)
         if options.get("guide") is not None:
             device = next(self.model.parameters()).device
             options = {**options, "guide": resolve_guide(options["guide"], device)}
@@ -74,6 +79,37 @@ class Run:
             progress=progress,
             **options,
         )
+
+    def sampling_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with the run's default guide filled in: where the model config sets
+        ``guide_at`` and no ``guide`` is given, the folder of :meth:`checkpoint_at` and, for a
+        model trained with label dropout, ``guide_unconditional``. ``guide="none"`` drops the
+        guide (classifier-free guidance, or none)."""
+        guide = options.get("guide")
+        if guide == NO_GUIDE:
+            return {k: v for k, v in options.items() if k not in ("guide", "guide_unconditional")}
+        at = float(self.config.get("model_config", {}).get("guide_at") or 0.0)
+        if guide is not None or at <= 0:
+            return options
+        filled = {**options, "guide": str(self.checkpoint_at(at))}
+        filled.setdefault("guide_unconditional", bool(getattr(self.model, "guidable", False)))
+        return filled
+
+    def checkpoint_at(self, fraction: float) -> Path:
+        """The kept checkpoint before this one whose step is nearest ``fraction`` x its step."""
+        target = fraction * self.step
+        earlier = [
+            (abs(step - target), path)
+            for path in ckpt.list_checkpoints(self.path / "checkpoints")
+            if (step := int(path.name.removeprefix(ckpt.PREFIX))) < self.step
+        ]
+        if not earlier:
+            raise RunError(
+                f"{self.path} keeps no checkpoint before step {self.step} to guide by "
+                f"(model.guide_at={fraction}): pass --guide RUN, or --guide none to sample "
+                "without it"
+            )
+        return min(earlier, key=lambda e: e[0])[1]
 
     @property
     def name(self) -> str:

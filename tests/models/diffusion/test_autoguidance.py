@@ -9,7 +9,7 @@ import torch
 
 from imagegen.data import load_dataset
 from imagegen.data.base import DataSpec
-from imagegen.errors import ConfigError
+from imagegen.errors import ConfigError, RunError
 from imagegen.models import create_model
 from imagegen.sampling import create_ldm, load_run
 from imagegen.training import train
@@ -167,3 +167,37 @@ def test_an_ldm_guide_must_diffuse_the_same_latents(tmp_path):
         out.shape == (2, 1, digits.spec.resolution, digits.spec.resolution)
         and torch.isfinite(out).all()
     )
+
+
+def test_a_runs_guide_at_makes_its_own_checkpoint_the_default_guide(tmp_path, capsys):
+    """model.guide_at = 0.6 of a 6-step run with checkpoints at 2, 4, 6: step 4 guides by its
+    null-label prediction unless a guide is given; --guide none samples without it."""
+    digits = load_dataset("digits", split="train")
+    out = tmp_path / "run"
+    cfg = {**TINY["ddpm"], "conditional": True, "label_dropout": 0.2, "guide_at": 0.6}
+    model = create_model("ddpm", digits.spec, cfg, seed=0)
+    train(model, digits, out, steps=6, batch_size=8, sample_every=0, ckpt_every=2, keep_last=4)
+    r = load_run(out)
+    four = out / "checkpoints" / "step_0000004"
+    assert r.sampling_options({"steps": 3}) == {
+        "steps": 3,
+        "guide": str(four),
+        "guide_unconditional": True,
+    }
+    assert r.sampling_options({"guide": "none", "guide_unconditional": True}) == {}
+    by_default = r.sample(4, seed=3, steps=3, guidance=2.0)
+    explicit = r.sample(4, seed=3, steps=3, guidance=2.0, guide=str(four), guide_unconditional=True)
+    cfg_only = r.sample(4, seed=3, steps=3, guidance=2.0, guide="none")
+    assert np.array_equal(by_default, explicit)
+    assert not np.array_equal(by_default, cfg_only)
+    npz = tmp_path / "s.npz"
+    code, _, err = run_cli(
+        capsys, "sample", str(out), "--n", "4", "--seed", "3", "--steps", "3",
+        "--guidance", "2", "--guide", "none", "--out", str(npz),
+    )  # fmt: skip
+    assert code == 0, err
+    assert np.array_equal(np.load(npz)["x"], cfg_only)
+    with pytest.raises(RunError, match="keeps no checkpoint before step 2"):
+        load_run(out, checkpoint="step_0000002").sample(2, seed=0, steps=2)
+    with pytest.raises(ConfigError, match="guide_at"):
+        create_model("ddpm", digits.spec, {**cfg, "guide_at": 1.0})

@@ -128,9 +128,10 @@ class DDPMConfig(ModelConfig):
         p_uniform: share of a "lognormal" batch whose t is drawn uniformly instead: adds draws at
             the high noise levels the lognormal rarely reaches (where a free choice such as an
             unnamed background colour is settled) without moving its centre.
-        sampler: default sampler, "ddpm" (ancestral), "ddim" or "dpm" (DPM-Solver++ 2M).
+        sampler: default sampler, "ddpm" (ancestral), "ddim", "dpm" (DPM-Solver++ 2M) or
+            "dpm_sde" (its stochastic form).
         sample_steps: default number of sampling steps.
-        sample_spacing: "trailing" or "karras" step spacing of the "dpm" sampler (see
+        sample_spacing: "trailing" or "karras" step spacing of the "dpm" samplers (see
             :func:`imagegen.models.diffusion.sampler.make_scheduler`); the other samplers use
             trailing spacing.
         conditional: class-conditional through the UNet's class embedding.
@@ -146,6 +147,12 @@ class DDPMConfig(ModelConfig):
             al. 2024: guidance at high noise drags every sample towards the prompt's mean image,
             e.g. a whole canvas in the named colour, and adds little at low noise). Empty: guide
             every step.
+        guide_at: autoguide by default by this run's own earlier checkpoint (Karras et al. 2024,
+            with the run's past as the weaker model): the kept checkpoint nearest guide_at x the
+            sampled checkpoint's step (e.g. 0.3), by its null-condition prediction when the model
+            was trained with label dropout. 0: no default guide. A sampling option ``guide``
+            (``--guide RUN``) replaces it and ``guide="none"`` turns it off; the run must keep
+            that checkpoint (``train.ckpt_every``, ``train.keep_last``).
         sample_precision: "fp32", or "bf16": the UNet runs under bf16 autocast while sampling
             (the sampler's arithmetic stays fp32); about twice as fast on CPUs with AVX-512 BF16.
             "auto": bf16 where the device runs it natively, else fp32.
@@ -168,7 +175,7 @@ class DDPMConfig(ModelConfig):
     p_mean: float = -1.2
     p_std: float = 1.2
     p_uniform: float = 0.0
-    sampler: Literal["ddpm", "ddim", "dpm"] = "ddim"
+    sampler: Literal["ddpm", "ddim", "dpm", "dpm_sde"] = "ddim"
     sample_steps: int = 50
     sample_spacing: Literal["trailing", "karras"] = "trailing"
     conditional: bool = False
@@ -178,6 +185,7 @@ class DDPMConfig(ModelConfig):
     label_dropout: float = 0.0
     guidance: float = 1.0
     guidance_interval: tuple[float, ...] = ()
+    guide_at: float = 0.0
     sample_precision: Literal["fp32", "bf16", "auto"] = "fp32"
     lr: float = 2e-4
 
@@ -219,6 +227,7 @@ class DDPMConfig(ModelConfig):
         check_range("DDPMConfig", "text_max_length", self.text_max_length, 4, 512)
         check_range("DDPMConfig", "guidance", self.guidance, 0.0, 100.0)
         check_interval("DDPMConfig.guidance_interval", self.guidance_interval)
+        check_range("DDPMConfig", "guide_at", self.guide_at, 0.0, 0.99)
         check_choice(
             "DDPMConfig", "sample_precision", self.sample_precision, ("fp32", "bf16", "auto")
         )

@@ -19,8 +19,8 @@ from diffusers import (
 
 from imagegen.seeding import Generators, randn
 
-SamplerName = Literal["ddpm", "ddim", "dpm"]
-SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpm")
+SamplerName = Literal["ddpm", "ddim", "dpm", "dpm_sde"]
+SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpm", "dpm_sde")
 SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
 # Our names for what the network predicts -> diffusers' ``prediction_type``.
 PREDICTIONS = {"epsilon": "epsilon", "v": "v_prediction", "sample": "sample"}
@@ -44,8 +44,11 @@ def make_scheduler(
     """A diffusers scheduler over the training schedule.
 
     Args:
-        kind: "ddpm" (ancestral, Ho et al. 2020), "ddim" (Song et al. 2021) or "dpm"
-            (DPM-Solver++(2M), Lu et al. 2022: good samples in 10-20 steps).
+        kind: "ddpm" (ancestral, Ho et al. 2020), "ddim" (Song et al. 2021), "dpm"
+            (DPM-Solver++(2M), Lu et al. 2022: good samples in 10-20 steps) or "dpm_sde" (its
+            stochastic form, SDE-DPM-Solver++(2M): each step adds fresh noise, which can
+            correct an imperfect network's errors at the cost of more steps; Karras et al. 2022
+            Sec. 4 on why stochasticity helps weaker models).
         schedule: "linear" or "cosine" beta schedule.
         num_train_timesteps: T.
         prediction: what the network outputs: "epsilon", "v" or "sample" (x_0).
@@ -71,10 +74,10 @@ def make_scheduler(
     # FID slightly. DDIM does not: diffusers' DDIM clips x_0 but keeps the unclipped eps, and that
     # mismatch, with a last step that stopped at alpha_bar_0 instead of 1, cost it 64.0 vs 35.2
     # FID-1k on the MNIST benchmark run (50 steps; benchmarks/ddpm_samplers.py).
-    if kind == "dpm":
+    if kind in ("dpm", "dpm_sde"):
         return DPMSolverMultistepScheduler(
             **common,
-            algorithm_type="dpmsolver++",
+            algorithm_type="dpmsolver++" if kind == "dpm" else "sde-dpmsolver++",
             solver_order=2,
             lower_order_final=True,
             thresholding=clip,
@@ -107,7 +110,7 @@ def run_sampler(
         scheduler: a diffusers scheduler.
         shape: (B, C, H, W).
         steps: number of denoising steps.
-        generator: randomness of x_T and of the ancestral noise: one generator, or one per image
+        generator: randomness of x_T and of the ancestral or SDE noise: one generator, or one per image
             (diffusers' schedulers draw row i of their noise from generator i).
         eta: DDIM's eta (0 = deterministic); ignored by the other samplers.
         callback: called as ``callback(i, t, x_t, prediction)`` before step i (of ``steps``)
