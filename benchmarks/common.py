@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from imagegen.sampling.run import NO_GUIDE
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -98,7 +100,7 @@ def guide_folder(guide: str, run: Path) -> str:
     """An autoguidance --guide: a path as given, or a bare checkpoint name (step_0002000) of
     ``run``; "none" turns off the run's default guide (model.guide_at). load_run reports a
     missing checkpoint with the checkpoints there are."""
-    if guide == "none":
+    if guide == NO_GUIDE:
         return guide
     return str((Path(guide) if "/" in guide else run / "checkpoints" / guide).resolve())
 

@@ -88,9 +88,10 @@ def load_run_samples(
             to_uint8(x_hat), None, sub.images, path, {**info, "reconstructed": len(sub)}
         )
     labels = default_labels(r.model, n)
-    images = r.sample(n, seed=seed, labels=labels, progress=tqdm_callback("sampling"))
-    if guide := r.sampling_options({}).get("guide"):  # the run's default guide
-        info["guide"] = Path(guide).name
+    options = r.sampling_options({})  # the run's default guide, if any
+    if options.get("guide"):
+        info["guide"] = Path(options["guide"]).name
+    images = r.sample(n, seed=seed, labels=labels, progress=tqdm_callback("sampling"), **options)
     return Generated(images, None if labels is None else labels.numpy(), None, path, info)
 
 
