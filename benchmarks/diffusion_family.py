@@ -97,8 +97,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         options["guide"] = guide_folder(args.guide, out)
         if args.guide_unconditional:
             options["guide_unconditional"] = True
-    options = run.sampling_options(options)  # without --guide: the run's model.guide_at, if any
-    guide = Path(options["guide"]).name if options.get("guide") else ""
+    # the guide used: without --guide the run's model.guide_at, if any. ``options`` stays as
+    # given, because run.sample resolves it again and a resolved "none" would read as no --guide
+    used = run.sampling_options(options)
+    guide = Path(used["guide"]).name if used.get("guide") else ""
     search = None
     if args.guidances:
         values = [float(v) for v in args.guidances.split(",")]
@@ -134,7 +136,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             **({"sample_precision": precision} if precision else {}),
             **({"guidance": guidance} if guidance is not None else {}),
             **({"guide": guide} if guide else {}),
-            **({"guide_unconditional": True} if options.get("guide_unconditional") else {}),
+            **({"guide_unconditional": True} if used.get("guide_unconditional") else {}),
             "images_per_second": round(args.n / sample_s, 2),
             "sample_seconds": round(sample_s, 1),
             "eval_seconds": round(time.time() - t, 1),
@@ -191,7 +193,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
             model,
             tag,
             grids,
-            {**options, "sampler": first[0], "steps": first[1]},
+            {**run.sampling_options(options), "sampler": first[0], "steps": first[1]},
             grids_only=old is not None,
         ),
     }

@@ -121,8 +121,10 @@ def run_variant(args: argparse.Namespace) -> dict:
         sys.exit(f"--interval {args.interval!r} is not LO:HI, e.g. 0.3:5")
     if interval:
         opts["guidance_interval"] = interval
-    opts = run.sampling_options(opts)  # without --guide: the run's model.guide_at, if any
-    guide = Path(opts["guide"]).name if opts.get("guide") else ""
+    # the guide used: without --guide the run's model.guide_at, if any. ``opts`` stays as given,
+    # because run.sample resolves it again and a resolved "none" would read as no --guide
+    used = run.sampling_options(opts)
+    guide = Path(used["guide"]).name if used.get("guide") else ""
     images = run.sample(args.n, seed=1, labels=labels, sampler=kind, steps=int(k), **opts)
     sample_s = time.time() - t0
     if args.reference == "train":
@@ -143,7 +145,7 @@ def run_variant(args: argparse.Namespace) -> dict:
         "sampler": args.sampler,
         **guidance,
         **({"guide": guide} if guide else {}),
-        **({"guide_unconditional": True} if opts.get("guide_unconditional") else {}),
+        **({"guide_unconditional": True} if used.get("guide_unconditional") else {}),
         **({"guidance_interval": interval} if interval else {}),
         "n": args.n,
         "reference": args.reference,  # train: SELECT_REF training images
