@@ -238,7 +238,7 @@ def train(
     metavar="RUN",
     help="Diffusion: guide by a weaker run of the same model, or a checkpoint folder "
     "RUN/checkpoints/step_N (autoguidance; with --guidance above 1, e.g. 1.5); 'none': not by "
-    "the run's default guide (model.guide_at).",
+    "the run's default guide (model.guide_at or model.guide_run).",
 )
 @click.option(
     "--guide-unconditional",

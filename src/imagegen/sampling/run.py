@@ -63,8 +63,8 @@ class Run:
     ) -> np.ndarray:
         """``n`` images as uint8 ``(n, H, W, C)``; see :func:`imagegen.sampling.generate`.
         A diffusion run's ``guide`` option may name a run or checkpoint folder (autoguidance);
-        without one, the run's own ``model.guide_at`` checkpoint guides (see
-        :meth:`sampling_options`)."""
+        without one, the run's ``model.guide_run`` or its own ``model.guide_at`` checkpoint
+        guides (see :meth:`sampling_options`)."""
         options = self.sampling_options(options)
         if options.get("guide") is not None:
             device = next(self.model.parameters()).device
@@ -82,16 +82,26 @@ class Run:
 
     def sampling_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """``options`` with the run's default guide filled in: where the model config sets
-        ``guide_at`` and no ``guide`` is given, the folder of :meth:`checkpoint_at` and, for a
-        model trained with label dropout, ``guide_unconditional``. ``guide="none"`` drops the
-        guide (classifier-free guidance, or none)."""
+        ``guide_run`` (a separately trained guide) or ``guide_at`` and no ``guide`` is given, that
+        run or the folder of :meth:`checkpoint_at` and, for a model trained with label dropout,
+        ``guide_unconditional``. ``guide="none"`` drops the guide (classifier-free guidance, or
+        none)."""
         guide = options.get("guide")
         if guide == NO_GUIDE:
             return {k: v for k, v in options.items() if k not in ("guide", "guide_unconditional")}
-        at = float(self.config.get("model_config", {}).get("guide_at") or 0.0)
-        if guide is not None or at <= 0:
+        model_config = self.config.get("model_config", {})
+        at = float(model_config.get("guide_at") or 0.0)
+        guide_run = str(model_config.get("guide_run") or "")
+        if guide is not None or (at <= 0 and not guide_run):
             return options
-        filled = {**options, "guide": str(self.checkpoint_at(at))}
+        if guide_run and not Path(guide_run).is_dir():
+            raise RunError(
+                f"the default guide model.guide_run={guide_run!r} of {self.path} is not a folder "
+                "(paths are read from the current directory): train or move it there, pass "
+                "--guide RUN, or --guide none to sample without it"
+            )
+        default = guide_run or str(self.checkpoint_at(at))
+        filled = {**options, "guide": default}
         filled.setdefault("guide_unconditional", bool(getattr(self.model, "guidable", False)))
         return filled
 

@@ -201,3 +201,34 @@ def test_a_runs_guide_at_makes_its_own_checkpoint_the_default_guide(tmp_path, ca
         load_run(out, checkpoint="step_0000002").sample(2, seed=0, steps=2)
     with pytest.raises(ConfigError, match="guide_at"):
         create_model("ddpm", digits.spec, {**cfg, "guide_at": 1.0})
+
+
+def test_a_runs_guide_run_makes_a_separately_trained_run_the_default_guide(tmp_path, monkeypatch):
+    """model.guide_run names a smaller run trained on its own: it guides by its null-label
+    prediction unless a guide is given; a missing folder is a one-line error naming the fix,
+    and guide_run with guide_at is refused."""
+    monkeypatch.chdir(tmp_path)  # guide_run is read from the current directory, as given
+    digits = load_dataset("digits", split="train")
+    base = {**TINY["ddpm"], "conditional": True, "label_dropout": 0.2}
+    small = create_model("ddpm", digits.spec, {**base, "attention": (False, False)}, seed=1)
+    train(small, digits, "guide", steps=2, batch_size=8, sample_every=0)
+    model = create_model("ddpm", digits.spec, {**base, "guide_run": "guide"}, seed=0)
+    train(model, digits, "run", steps=2, batch_size=8, sample_every=0)
+    r = load_run("run")
+    assert r.sampling_options({"steps": 3}) == {
+        "steps": 3,
+        "guide": "guide",
+        "guide_unconditional": True,
+    }
+    by_default = r.sample(4, seed=3, steps=3, guidance=2.0)
+    explicit = r.sample(4, seed=3, steps=3, guidance=2.0, guide="guide", guide_unconditional=True)
+    cfg_only = r.sample(4, seed=3, steps=3, guidance=2.0, guide="none")
+    assert np.array_equal(by_default, explicit)
+    assert not np.array_equal(by_default, cfg_only)
+    (tmp_path / "guide").rename(tmp_path / "moved")
+    with pytest.raises(RunError, match="model.guide_run='guide'.*--guide none"):
+        r.sample(2, seed=0, steps=2)
+    moved = r.sample(2, seed=0, steps=2, guidance=2.0, guide="moved", guide_unconditional=True)
+    assert moved.shape[0] == 2
+    with pytest.raises(ConfigError, match="guide_at=0.3 and guide_run"):
+        create_model("ddpm", digits.spec, {**base, "guide_run": "guide", "guide_at": 0.3})

@@ -153,6 +153,11 @@ class DDPMConfig(ModelConfig):
             was trained with label dropout. 0: no default guide. A sampling option ``guide``
             (``--guide RUN``) replaces it and ``guide="none"`` turns it off; the run must keep
             that checkpoint (``train.ckpt_every``, ``train.keep_last``).
+        guide_run: autoguide by default by this separately trained run (or checkpoint folder),
+            e.g. a smaller UNet trained a few minutes on the same data (Karras et al. 2024's
+            weaker model: less capacity as well as less training), by its null-condition
+            prediction when this model was trained with label dropout. Exclusive with
+            ``guide_at``; ``--guide`` replaces it and ``--guide none`` turns it off.
         sample_precision: "fp32", or "bf16": the UNet runs under bf16 autocast while sampling
             (the sampler's arithmetic stays fp32); about twice as fast on CPUs with AVX-512 BF16.
             "auto": bf16 where the device runs it natively, else fp32.
@@ -186,6 +191,7 @@ class DDPMConfig(ModelConfig):
     guidance: float = 1.0
     guidance_interval: tuple[float, ...] = ()
     guide_at: float = 0.0
+    guide_run: str = ""
     sample_precision: Literal["fp32", "bf16", "auto"] = "fp32"
     lr: float = 2e-4
 
@@ -228,6 +234,11 @@ class DDPMConfig(ModelConfig):
         check_range("DDPMConfig", "guidance", self.guidance, 0.0, 100.0)
         check_interval("DDPMConfig.guidance_interval", self.guidance_interval)
         check_range("DDPMConfig", "guide_at", self.guide_at, 0.0, 0.99)
+        if self.guide_run and self.guide_at > 0:
+            raise ConfigError(
+                f"DDPMConfig.guide_at={self.guide_at} and guide_run={self.guide_run!r} both name "
+                "the default guide: keep one (model.guide_at=0, or model.guide_run='')"
+            )
         check_choice(
             "DDPMConfig", "sample_precision", self.sample_precision, ("fp32", "bf16", "auto")
         )
