@@ -97,8 +97,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         options["guide"] = guide_folder(args.guide, out)
         if args.guide_unconditional:
             options["guide_unconditional"] = True
-    # the guide used: without --guide the run's model.guide_at, if any. ``options`` stays as
-    # given, because run.sample resolves it again and a resolved "none" would read as no --guide
+    # the guide used: without --guide the run's model.guide_run or guide_at, if any; ``options``
+    # stays as given: run.sample resolves it again, and a resolved "none" would read as no --guide
     used = run.sampling_options(options)
     guide = Path(used["guide"]).name if used.get("guide") else ""
     search = None

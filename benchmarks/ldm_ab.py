@@ -121,8 +121,8 @@ def run_variant(args: argparse.Namespace) -> dict:
         sys.exit(f"--interval {args.interval!r} is not LO:HI, e.g. 0.3:5")
     if interval:
         opts["guidance_interval"] = interval
-    # the guide used: without --guide the run's model.guide_at, if any. ``opts`` stays as given,
-    # because run.sample resolves it again and a resolved "none" would read as no --guide
+    # the guide used: without --guide the run's model.guide_run or guide_at, if any. ``opts``
+    # stays as given: run.sample resolves it again, and a resolved "none" would read as no --guide
     used = run.sampling_options(opts)
     guide = Path(used["guide"]).name if used.get("guide") else ""
     images = run.sample(args.n, seed=1, labels=labels, sampler=kind, steps=int(k), **opts)
